@@ -1,0 +1,45 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.Training;
+
+/// <summary>One row after tokenisation: what a model family needs to build its batch tensors.</summary>
+/// <param name="InputIds">Token ids, special tokens included.</param>
+/// <param name="TokenTypeIds">Segment ids (BERT sentence pairs), or null.</param>
+/// <param name="Truncated">Whether the text was cut to fit the maximum length.</param>
+public sealed record EncodedExample(int[] InputIds, int[]? TokenTypeIds = null, bool Truncated = false)
+{
+    /// <summary>Number of tokens.</summary>
+    public int Length => InputIds.Length;
+}
+
+/// <summary>What a loss computation needs besides the batch.</summary>
+/// <param name="ClassWeights">Per-class weights [C] on the model's device, or null for none.</param>
+/// <param name="LabelSmoothing">Label smoothing epsilon in [0, 1).</param>
+internal sealed record LossSettings(Tensor? ClassWeights, double LabelSmoothing);
+
+/// <summary>
+/// The model-family side of training and scoring, used by <see cref="TrainingLoop"/> and the
+/// ML.NET transformer. BERT and the prompted Qwen3 decoder each implement it; the loop, the
+/// optimizer, the schedule and evaluation are shared.
+/// </summary>
+internal interface ITrainableClassifier : IDisposable
+{
+    /// <summary>The module whose parameters are trained.</summary>
+    nn.Module Module { get; }
+
+    /// <summary>The device the module lives on.</summary>
+    Device Device { get; }
+
+    /// <summary>Number of classes.</summary>
+    int NumClasses { get; }
+
+    /// <summary>Tokenises one row (text may be empty; never null).</summary>
+    EncodedExample Encode(string text, string? text2);
+
+    /// <summary>The mean training loss of a batch, a scalar with a gradient.</summary>
+    Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings);
+
+    /// <summary>Log-probabilities over the classes, [B, C] float32 on the model's device.</summary>
+    Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch);
+}

@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.Training;
+
+/// <summary>The metric that picks the best evaluation and drives early stopping.</summary>
+public enum EarlyStoppingMetric
+{
+    /// <summary>Macro-averaged F1 (higher is better). The reference experiment reports it.</summary>
+    MacroF1,
+    /// <summary>Micro accuracy (higher is better).</summary>
+    Accuracy,
+    /// <summary>Log-loss (lower is better).</summary>
+    LogLoss,
+}
+
+/// <summary>Raised when the training loss stops being a finite number.</summary>
+public sealed class TrainingDivergedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingDivergedException(long step, double loss)
+        : base($"The training loss became {loss} at optimizer step {step}. Nothing was saved. " +
+               "Try a lower LearningRate, a longer warmup (WarmupRatio), gradient clipping (MaxGradientNorm, e.g. 1.0), " +
+               "or Precision = Float32.")
+    {
+        Step = step;
+        Loss = loss;
+    }
+
+    /// <summary>The optimizer step (1-based) at which the loss was not finite.</summary>
+    public long Step { get; }
+
+    /// <summary>The non-finite loss value.</summary>
+    public double Loss { get; }
+}
+
+/// <summary>Hyperparameters of <see cref="TrainingLoop"/>, taken from a trainer's options.</summary>
+internal sealed record TrainingSettings
+{
+    public double LearningRate { get; init; } = 2e-5;
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
+    public double WarmupRatio { get; init; }
+    public double WeightDecay { get; init; }
+    public int BatchSize { get; init; } = 32;
+    public int EvaluationBatchSize { get; init; } = 64;
+    public int GradientAccumulationSteps { get; init; } = 1;
+    public double MaxGradientNorm { get; init; } = 1.0;
+    public double Epochs { get; init; } = 1;
+    public double EvaluationInterval { get; init; } = 0.1;
+    public int EvaluationSteps { get; init; }
+    public int EarlyStoppingPatience { get; init; }
+    public EarlyStoppingMetric EarlyStoppingMetric { get; init; } = EarlyStoppingMetric.MacroF1;
+    public bool RestoreBestModel { get; init; } = true;
+    public bool BalancedClassWeights { get; init; }
+    public double LabelSmoothing { get; init; }
+    public int Seed { get; init; }
+}
+
+/// <summary>
+/// The training loop shared by every trainer: AdamW (decay on weights of two or more dimensions
+/// only), warmup then cosine/linear decay, gradient accumulation, gradient clipping, periodic
+/// evaluation on a validation set, early stopping with restore of the best evaluation, and
+/// cancellation. The model family plugs in through <see cref="ITrainableClassifier"/>.
+/// </summary>
+internal sealed class TrainingLoop
+{
+    private readonly TrainingSettings _s;
+    private readonly Action<TrainingProgress> _report;
+    private readonly CancellationToken _ct;
+
+    public TrainingLoop(TrainingSettings settings, Action<TrainingProgress> report, CancellationToken cancellationToken)
+    {
+        _s = settings;
+        _report = report;
+        _ct = cancellationToken;
+    }
+
+    public TrainingSummary Run(ITrainableClassifier model,
+        IReadOnlyList<EncodedExample> train, long[] trainLabels,
+        IReadOnlyList<EncodedExample>? valid, long[]? validLabels)
+    {
+        if (train.Count == 0) throw new ArgumentException("The training set has no rows.");
+        if (train.Count != trainLabels.Length) throw new ArgumentException("Training rows and labels differ in number.");
+        var s = _s;
+        torch.manual_seed(s.Seed);
+        var rng = new Random(s.Seed);
+        var lengths = train.Select(e => e.Length).ToArray();
+        int batchesPerEpoch = (train.Count + s.BatchSize - 1) / s.BatchSize;
+        int accum = Math.Max(1, s.GradientAccumulationSteps);
+        long stepsPerEpoch = Math.Max(1, (batchesPerEpoch + accum - 1) / accum);
+        long totalSteps = Math.Max(1, (long)Math.Ceiling(stepsPerEpoch * s.Epochs));
+        long warmupSteps = (long)Math.Ceiling(s.WarmupRatio * totalSteps);
+        long evalEvery = valid is null || valid.Count == 0 ? long.MaxValue
+            : s.EvaluationSteps > 0 ? s.EvaluationSteps
+            : Math.Max(1, (long)Math.Round(s.EvaluationInterval * stepsPerEpoch));
+
+        using var classWeights = s.BalancedClassWeights ? BalancedWeights(trainLabels, model.NumClasses, model.Device) : null;
+        var lossSettings = new LossSettings(classWeights, s.LabelSmoothing);
+        using var optimizer = new AdamW(model.Module.parameters(), s.WeightDecay);
+
+        var evaluations = new List<EvaluationRecord>();
+        var stepLosses = new List<float>();
+        EvaluationRecord? best = null;
+        Dictionary<string, Tensor>? bestState = null;
+        int sinceBest = 0;
+        bool stoppedEarly = false;
+        long step = 0, rowsSeen = 0;
+        var clock = Stopwatch.StartNew();
+        double trainSeconds = 0;
+        int truncated = train.Count(e => e.Truncated);
+
+        try
+        {
+            model.Module.train();
+            for (int epoch = 0; step < totalSteps && !stoppedEarly; epoch++)
+            {
+                var batches = LengthBucketSampler.TrainingBatches(lengths, s.BatchSize, rng);
+                for (int b = 0; b < batches.Count && step < totalSteps && !stoppedEarly; b += accum)
+                {
+                    _ct.ThrowIfCancellationRequested();
+                    var t0 = clock.Elapsed;
+                    int micro = Math.Min(accum, batches.Count - b);
+                    int stepRows = 0;
+                    double lossSum = 0;
+                    for (int m = 0; m < micro; m++)
+                    {
+                        using var scope = NewDisposeScope();
+                        var idx = batches[b + m];
+                        var rows = idx.Select(i => train[i]).ToArray();
+                        var labels = idx.Select(i => trainLabels[i]).ToArray();
+                        var loss = model.Loss(rows, labels, lossSettings);
+                        double value = loss.item<float>();
+                        if (!double.IsFinite(value)) throw new TrainingDivergedException(step + 1, value);
+                        (micro == 1 ? loss : loss / micro).backward();
+                        lossSum += value;
+                        stepRows += rows.Length;
+                    }
+                    double norm = optimizer.GradientNorm();
+                    if (!double.IsFinite(norm)) throw new TrainingDivergedException(step + 1, norm);
+                    double scale = s.MaxGradientNorm > 0 && norm > s.MaxGradientNorm ? s.MaxGradientNorm / (norm + 1e-6) : 1.0;
+                    double lr = LearningRate.At(step, totalSteps, warmupSteps, s.LearningRate, s.Schedule);
+                    optimizer.Step(lr, scale);
+                    optimizer.ZeroGrad();
+                    step++;
+                    rowsSeen += stepRows;
+                    trainSeconds += (clock.Elapsed - t0).TotalSeconds;
+                    stepLosses.Add((float)(lossSum / micro));
+                    double epochF = (double)step / stepsPerEpoch;
+                    _report(new TrainingProgress
+                    {
+                        Kind = TrainingEventKind.Step, Step = step, TotalSteps = totalSteps, Epoch = epochF,
+                        Loss = lossSum / micro, LearningRate = lr, GradientNorm = norm,
+                        RowsPerSecond = rowsSeen / Math.Max(trainSeconds, 1e-9),
+                        Message = $"step {step}/{totalSteps} epoch {epochF:F2} loss {lossSum / micro:F4} lr {lr:E2} {rowsSeen / Math.Max(trainSeconds, 1e-9):F1} rows/s",
+                    });
+
+                    if (step % evalEvery == 0 || (step == totalSteps && valid is { Count: > 0 }))
+                    {
+                        var ev = Evaluate(model, valid!, validLabels!, step, epochF);
+                        evaluations.Add(ev);
+                        bool better = best is null || IsBetter(ev, best, s.EarlyStoppingMetric);
+                        if (better)
+                        {
+                            best = ev;
+                            sinceBest = 0;
+                            if (s.RestoreBestModel) { DisposeState(bestState); bestState = Snapshot(model.Module); }
+                        }
+                        else sinceBest++;
+                        _report(new TrainingProgress
+                        {
+                            Kind = TrainingEventKind.Evaluation, Step = step, TotalSteps = totalSteps, Epoch = epochF, Evaluation = ev,
+                            Message = $"eval step {step} epoch {epochF:F2}: log-loss {ev.LogLoss:F4} accuracy {ev.Accuracy:F4} macro-F1 {ev.MacroF1:F4}{(better ? " (best)" : "")}",
+                        });
+                        if (s.EarlyStoppingPatience > 0 && sinceBest >= s.EarlyStoppingPatience)
+                            stoppedEarly = true;
+                    }
+                }
+            }
+
+            if (bestState is not null && best is not null && best.Step != step)
+            {
+                Restore(model.Module, bestState);
+                optimizer.ReloadMasters();
+            }
+        }
+        finally
+        {
+            DisposeState(bestState);
+            model.Module.eval();
+        }
+
+        var summary = new TrainingSummary
+        {
+            Steps = step,
+            Epochs = (double)step / stepsPerEpoch,
+            Evaluations = evaluations,
+            Best = best,
+            StoppedEarly = stoppedEarly,
+            RowsPerSecond = rowsSeen / Math.Max(trainSeconds, 1e-9),
+            Seconds = clock.Elapsed.TotalSeconds,
+            TruncatedRows = truncated,
+            StepLosses = stepLosses,
+        };
+        _report(new TrainingProgress
+        {
+            Kind = TrainingEventKind.Finished, Step = step, TotalSteps = totalSteps, Epoch = summary.Epochs,
+            RowsPerSecond = summary.RowsPerSecond, Evaluation = best,
+            Message = $"training finished after {step} steps ({summary.Epochs:F2} epochs{(stoppedEarly ? ", stopped early" : "")}), " +
+                      $"{summary.RowsPerSecond:F1} rows/s" + (best is null ? "" : $", best macro-F1 {best.MacroF1:F4} at step {best.Step}"),
+        });
+        return summary;
+    }
+
+    /// <summary>Log-loss, accuracy and macro-F1 on a labelled set, under no_grad, in length-sorted batches.</summary>
+    public EvaluationRecord Evaluate(ITrainableClassifier model, IReadOnlyList<EncodedExample> rows, long[] labels, long step, double epoch)
+    {
+        bool wasTraining = model.Module.training;
+        model.Module.eval();
+        try
+        {
+            var predicted = new long[rows.Count];
+            double nll = 0;
+            using var _ = no_grad();
+            foreach (var idx in LengthBucketSampler.InferenceBatches(rows.Select(r => r.Length).ToArray(), _s.EvaluationBatchSize))
+            {
+                _ct.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var logp = model.ClassLogProbabilities(idx.Select(i => rows[i]).ToArray()).to(CPU);
+                var y = tensor(idx.Select(i => labels[i]).ToArray());
+                nll += -logp.gather(1, y.unsqueeze(1)).sum().item<float>();
+                var arg = logp.argmax(1).data<long>().ToArray();
+                for (int k = 0; k < idx.Length; k++) predicted[idx[k]] = arg[k];
+            }
+            var (acc, f1) = AccuracyAndMacroF1(labels, predicted, model.NumClasses);
+            return new EvaluationRecord(step, epoch, nll / rows.Count, acc, f1, rows.Count);
+        }
+        finally
+        {
+            if (wasTraining) model.Module.train();
+        }
+    }
+
+    internal static (double Accuracy, double MacroF1) AccuracyAndMacroF1(long[] truth, long[] predicted, int numClasses)
+    {
+        var tp = new long[numClasses]; var fp = new long[numClasses]; var fn = new long[numClasses];
+        long correct = 0;
+        for (int i = 0; i < truth.Length; i++)
+        {
+            if (truth[i] == predicted[i]) { correct++; tp[truth[i]]++; }
+            else { fp[predicted[i]]++; fn[truth[i]]++; }
+        }
+        double f1Sum = 0; int present = 0;
+        for (int c = 0; c < numClasses; c++)
+        {
+            if (tp[c] + fp[c] + fn[c] == 0) continue; // class absent from labels and predictions
+            present++;
+            f1Sum += 2.0 * tp[c] / (2.0 * tp[c] + fp[c] + fn[c]);
+        }
+        return ((double)correct / Math.Max(1, truth.Length), present == 0 ? 0 : f1Sum / present);
+    }
+
+    private static bool IsBetter(EvaluationRecord a, EvaluationRecord b, EarlyStoppingMetric metric) => metric switch
+    {
+        EarlyStoppingMetric.MacroF1 => a.MacroF1 > b.MacroF1,
+        EarlyStoppingMetric.Accuracy => a.Accuracy > b.Accuracy,
+        _ => a.LogLoss < b.LogLoss,
+    };
+
+    /// <summary>Inverse-frequency weights n / (C * n_c), as scikit-learn's "balanced"; classes absent from training get weight 0.</summary>
+    internal static Tensor BalancedWeights(long[] labels, int numClasses, Device device)
+    {
+        var counts = new double[numClasses];
+        foreach (var l in labels) counts[l]++;
+        var w = counts.Select(c => c == 0 ? 0f : (float)(labels.Length / (numClasses * c))).ToArray();
+        return tensor(w, device: device);
+    }
+
+    private static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    {
+        using var _ = no_grad();
+        var state = new Dictionary<string, Tensor>();
+        foreach (var (name, t) in module.state_dict())
+            state[name] = t.detach().to(CPU, copy: true).DetachFromDisposeScope();
+        return state;
+    }
+
+    private static void Restore(nn.Module module, Dictionary<string, Tensor> state)
+    {
+        using var _ = no_grad();
+        foreach (var (name, t) in module.state_dict())
+            t.copy_(state[name]);
+    }
+
+    private static void DisposeState(Dictionary<string, Tensor>? state)
+    {
+        if (state is null) return;
+        foreach (var t in state.Values) t.Dispose();
+        state.Clear();
+    }
+}
