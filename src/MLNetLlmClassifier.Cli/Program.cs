@@ -1,1 +1,24 @@
-return 0;
+using System.CommandLine;
+using MLNetLlmClassifier.Cli.Commands;
+
+namespace MLNetLlmClassifier.Cli;
+
+/// <summary>mlnet-llm: train, evaluate, compare and serve transformer text classifiers from the command line.</summary>
+public static class Program
+{
+    public static int Main(string[] args) => Build().Parse(args).Invoke();
+
+    /// <summary>The command tree (also used by the tests).</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("mlnet-llm: fine-tune, compare and ship transformer text classifiers (BERT, Qwen3 prompted decoder) inside ML.NET.");
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(InitModelCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(PredictCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        return root;
+    }
+}

@@ -42,4 +42,14 @@ internal interface ITrainableClassifier : IDisposable
 
     /// <summary>Log-probabilities over the classes, [B, C] float32 on the model's device.</summary>
     Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch);
+
+    /// <summary>The family name under which <see cref="MLNet.ClassifierFamilies"/> finds the loader ("bert", "qwen3-prompted").</summary>
+    string Family { get; }
+
+    /// <summary>
+    /// Writes everything needed to rebuild this classifier into <paramref name="folder"/>: a standard
+    /// Hugging Face model folder (config.json with id2label, model.safetensors, tokenizer files) plus
+    /// <c>mlnet-classifier.json</c> with the classifier's own settings.
+    /// </summary>
+    void SaveModelFolder(string folder);
 }

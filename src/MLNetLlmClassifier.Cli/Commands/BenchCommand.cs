@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.ML;
+using MLNetLlmClassifier.Data;
+
+namespace MLNetLlmClassifier.Cli.Commands;
+
+/// <summary>
+/// <c>mlnet-llm bench</c>: training and inference rows/s and peak memory of a trainer on real AG News
+/// texts (the embedded sample), so lengths match the reference experiment's.
+/// </summary>
+internal static class BenchCommand
+{
+    public sealed record Result(string Trainer, string Model, string Device, long Parameters, int BatchSize, int MaxLength,
+        int TrainRows, double TrainRowsPerSecond, int InferenceRows, double InferenceRowsPerSecond, double MeanTokens, double PeakWorkingSetMiB);
+
+    public static Command Create()
+    {
+        var trainer = new Option<string>("--trainer") { Description = "bert", DefaultValueFactory = _ => "bert" };
+        var model = new Option<string>("--model") { Description = "Hugging Face model folder.", Required = true };
+        var batch = new Option<int>("--batch-size") { Description = "Rows per batch. Default 32.", DefaultValueFactory = _ => 32 };
+        var trainRows = new Option<int>("--train-rows") { Description = "Rows to train on (one epoch). Default 128.", DefaultValueFactory = _ => 128 };
+        var inferRows = new Option<int>("--rows") { Description = "Rows to score. Default 512.", DefaultValueFactory = _ => 512 };
+        var maxLength = new Option<int>("--max-length") { Description = "Maximum tokens per row. Default 512.", DefaultValueFactory = _ => 512 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N.", DefaultValueFactory = _ => "auto" };
+        var precision = new Option<string>("--precision") { Description = "auto, float32, bfloat16.", DefaultValueFactory = _ => "auto" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var cmd = new Command("bench", "Measure training and inference throughput and peak memory on AG News texts.");
+        foreach (var o in new Option[] { trainer, model, batch, trainRows, inferRows, maxLength, device, precision, json }) cmd.Options.Add(o);
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var result = Run(r.GetValue(trainer)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(trainRows), r.GetValue(inferRows),
+                r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out);
+            Console.WriteLine(r.GetValue(json)
+                ? JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true })
+                : $"train {result.TrainRowsPerSecond:F2} rows/s, inference {result.InferenceRowsPerSecond:F2} rows/s, " +
+                  $"mean {result.MeanTokens:F1} tokens/row, peak working set {result.PeakWorkingSetMiB:F0} MiB, {result.Parameters:N0} parameters on {result.Device}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Result Run(string trainer, string modelPath, int batchSize, int trainRows, int inferenceRows, int maxLength,
+        string device, Precision precision, TextWriter? log)
+    {
+        var sample = EmbeddedData.LoadAgNewsSample(renameLabels: true);
+        var train = StratifiedSplit.SampleTotal(sample, Math.Min(trainRows, sample.Count), seed: 1);
+        var texts = Enumerable.Range(0, inferenceRows).Select(i => sample[i % sample.Count].Text).ToArray();
+        var options = ClassifierPipeline.NewOptions(trainer, modelPath, pairs: false);
+        options.BatchSize = batchSize;
+        options.InferenceBatchSize = batchSize;
+        options.NumberOfEpochs = 1;
+        options.MaxSequenceLength = maxLength;
+        options.Device = device;
+        options.Precision = precision;
+        options.Seed = 1;
+        options.LearningRate = 1e-5;
+        if (log is not null) options.Progress = CliCommon.ConsoleProgress("train: ", everySteps: 1);
+        var ml = new MLContext(seed: 1);
+        var (_, classifier) = ClassifierPipeline.Fit(ml, trainer, options, train, null);
+        using (classifier)
+        {
+            classifier.Predict(texts.Take(batchSize).ToArray()); // warm-up: first-call allocations and kernel selection
+            var sw = Stopwatch.StartNew();
+            classifier.Predict(texts);
+            double inferSeconds = sw.Elapsed.TotalSeconds;
+            double meanTokens = texts.Average(t => classifier.Model.Encode(t, null).Length);
+            return new Result(trainer, modelPath, classifier.Device, classifier.ParameterCount, batchSize, maxLength,
+                train.Count, classifier.TrainingSummary!.RowsPerSecond, texts.Length, texts.Length / inferSeconds, meanTokens,
+                Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Transforms;
+using MLNetLlmClassifier.Data;
+
+namespace MLNetLlmClassifier.Cli.Commands;
+
+/// <summary><c>mlnet-llm evaluate</c>: metrics of a saved model on a labelled file.</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip).", Required = true };
+        var test = new Option<string>("--test") { Description = "Labelled test data: CSV or TSV.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var data = new CliCommon.DataOptions();
+        var cmd = new Command("evaluate", "Evaluate a trained model on a labelled file.");
+        cmd.Options.Add(model);
+        cmd.Options.Add(test);
+        cmd.Options.Add(json);
+        data.AddTo(cmd);
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var table = TextClassificationFile.Load(r.GetValue(test)!, data.Read(r));
+            var ml = new MLContext(seed: 1);
+            var loaded = ModelFile.Load(ml, r.GetValue(model)!);
+            using var _ = loaded as IDisposable;
+            var report = Evaluate(ml, loaded, table);
+            Console.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToMarkdownTable());
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Scores the table (up to the classifier's key output) and evaluates with ML.NET's multiclass evaluator.</summary>
+    internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table)
+    {
+        var classifier = ClassifierPipeline.FindClassifier(model);
+        IDataView view = table.ToDataView(ml);
+        // Apply every step but the final MapKeyToValue: the evaluator wants the key-typed PredictedLabel.
+        foreach (var t in (IEnumerable<ITransformer>)model)
+            if (t is not KeyToValueMappingTransformer) view = t.Transform(view);
+        var sw = Stopwatch.StartNew();
+        var metrics = ml.MulticlassClassification.Evaluate(view, "Label", "Score", "PredictedLabel");
+        return EvaluationReport.From(metrics, classifier.ClassNames, table.Count, sw.Elapsed.TotalSeconds);
+    }
+}

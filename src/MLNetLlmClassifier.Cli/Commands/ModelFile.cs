@@ -1,0 +1,21 @@
+using Microsoft.ML;
+
+namespace MLNetLlmClassifier.Cli.Commands;
+
+/// <summary>Loads a saved pipeline with a clear error when the file is missing or not a model.</summary>
+internal static class ModelFile
+{
+    public static ITransformer Load(MLContext ml, string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
+        ml.ComponentCatalog.RegisterMLNetLlmClassifier();
+        try
+        {
+            return ml.Model.Load(path, out _);
+        }
+        catch (Exception e) when (e is System.IO.InvalidDataException or FormatException or System.IO.IOException)
+        {
+            throw new InvalidDataException($"'{path}' could not be loaded as an ML.NET model: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetLlmClassifier.Cli.Commands;
+
+/// <summary><c>mlnet-llm predict</c>: classify one text with a saved model through a PredictionEngine.</summary>
+internal static class PredictCommand
+{
+    public sealed class Input
+    {
+        public string Label { get; set; } = "";
+        public string Text { get; set; } = "";
+    }
+
+    public sealed class PairInput
+    {
+        public string Label { get; set; } = "";
+        public string Text { get; set; } = "";
+        public string Text2 { get; set; } = "";
+    }
+
+    public sealed class Output
+    {
+        public string PredictedLabel { get; set; } = "";
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip).", Required = true };
+        var text = new Option<string>("--text") { Description = "The text to classify.", Required = true };
+        var text2 = new Option<string?>("--text2") { Description = "Second text, for sentence-pair models." };
+        var cmd = new Command("predict", "Classify a text with a trained model.");
+        cmd.Options.Add(model);
+        cmd.Options.Add(text);
+        cmd.Options.Add(text2);
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var ml = new MLContext(seed: 1);
+            var loaded = ModelFile.Load(ml, r.GetValue(model)!);
+            using var _ = loaded as IDisposable;
+            var classifier = ClassifierPipeline.FindClassifier(loaded);
+            Output o = r.GetValue(text2) is { } second
+                ? ml.Model.CreatePredictionEngine<PairInput, Output>(loaded).Predict(new PairInput { Text = r.GetValue(text)!, Text2 = second })
+                : ml.Model.CreatePredictionEngine<Input, Output>(loaded).Predict(new Input { Text = r.GetValue(text)! });
+            Console.WriteLine($"PredictedLabel: {o.PredictedLabel}");
+            foreach (var (name, p) in classifier.ClassNames.Zip(o.Score).OrderByDescending(x => x.Second))
+                Console.WriteLine($"  {p.ToString("F4", CultureInfo.InvariantCulture)}  {name}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,34 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetLlmClassifier.MLNet;
+
+/// <summary>GetOutputSchema of both trainers: checks the input shape and adds PredictedLabel and Score.</summary>
+internal static class ClassifierEstimatorSchema
+{
+    public static SchemaShape GetOutputSchema(SchemaShape input, string labelColumn, ClassifierColumns cols)
+    {
+        if (!input.TryFindColumn(labelColumn, out var label))
+            throw new ArgumentOutOfRangeException(nameof(input), $"The label column '{labelColumn}' is not in the input (columns: {string.Join(", ", input.Select(c => c.Name))}).");
+        if (!label.IsKey)
+            throw new ArgumentOutOfRangeException(nameof(input),
+                $"The label column '{labelColumn}' is {label.ItemType}, not a key type. " +
+                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before the trainer (and MapKeyToValue(\"PredictedLabel\") after it).");
+        foreach (var name in cols.TextColumns)
+        {
+            if (!input.TryFindColumn(name, out var text))
+                throw new ArgumentOutOfRangeException(nameof(input), $"Text column '{name}' is not in the input (columns: {string.Join(", ", input.Select(c => c.Name))}).");
+            if (text.ItemType is not TextDataViewType || text.Kind != SchemaShape.Column.VectorKind.Scalar)
+                throw new ArgumentOutOfRangeException(nameof(input), $"Text column '{name}' is {text.ItemType} ({text.Kind}), not a scalar text column.");
+        }
+
+        var textVector = MlNetInternals.NewSchemaColumn("KeyValues", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
+        var slotNames = MlNetInternals.NewSchemaColumn("SlotNames", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
+        var columns = input.Where(c => c.Name != cols.PredictedLabelColumn && c.Name != cols.ScoreColumn).ToList();
+        columns.Add(MlNetInternals.NewSchemaColumn(cols.PredictedLabelColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true,
+            new SchemaShape(new[] { textVector })));
+        columns.Add(MlNetInternals.NewSchemaColumn(cols.ScoreColumn, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false,
+            new SchemaShape(new[] { slotNames })));
+        return new SchemaShape(columns);
+    }
+}

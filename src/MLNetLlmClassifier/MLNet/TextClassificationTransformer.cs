@@ -1,0 +1,220 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetLlmClassifier.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.MLNet;
+
+/// <summary>
+/// A fitted text classifier (BERT encoder or prompted Qwen3 decoder) as an ML.NET transformer.
+/// </summary>
+/// <remarks>
+/// <list type="table">
+/// <listheader><term>Column</term><description>Type and meaning</description></listheader>
+/// <item><term>input: text column(s)</term><description>Text. Missing or empty text is scored as an empty string.</description></item>
+/// <item><term>output: PredictedLabel</term><description>Key (UInt32) of the most likely class; its KeyValues are the class names, so MapKeyToValue turns it back into the label.</description></item>
+/// <item><term>output: Score</term><description>Vector of Single: the probability of each class, in key order; SlotNames are the class names.</description></item>
+/// </list>
+/// Rows are scored in batches under no_grad. The transformer owns the model's tensors: dispose it when done.
+/// </remarks>
+public sealed class TextClassificationTransformer : ITransformer, IDisposable
+{
+    /// <summary>Rows read ahead and sorted by length per scoring window, in batches.</summary>
+    internal const int WindowBatches = 8;
+
+    private readonly IHost _host;
+    private readonly ITrainableClassifier _model;
+    private readonly string[] _classNames;
+    private bool _disposed;
+
+    internal TextClassificationTransformer(IHostEnvironment env, ITrainableClassifier model, ClassifierColumns columns,
+        IReadOnlyList<string> classNames, int batchSize, TrainingSummary? summary)
+    {
+        _host = env.Register(nameof(TextClassificationTransformer));
+        _model = model;
+        Columns = columns;
+        _classNames = classNames.ToArray();
+        BatchSize = batchSize;
+        TrainingSummary = summary;
+    }
+
+    internal ClassifierColumns Columns { get; }
+    internal ITrainableClassifier Model => _model;
+    internal IHostEnvironment Environment => _host;
+
+    /// <summary>The class names, in key order (the label column's key values at training time).</summary>
+    public IReadOnlyList<string> ClassNames => _classNames;
+
+    /// <summary>Rows per forward pass when scoring.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>The training run that produced this model (null after loading from a file).</summary>
+    public TrainingSummary? TrainingSummary { get; }
+
+    /// <summary>The device the model runs on.</summary>
+    public string Device => _model.Device.ToString();
+
+    /// <summary>Number of parameters of the underlying network.</summary>
+    public long ParameterCount => _model.Module.parameters().Sum(p => p.numel());
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        Columns.CheckInput(inputSchema);
+        return Columns.OutputSchema(inputSchema, _classNames);
+    }
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new ScoringDataView(input, this);
+    }
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new ClassifierRowMapper(this, inputSchema);
+    }
+
+    /// <inheritdoc/>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => TextClassificationTransformerPersistence.Save(ctx, this);
+
+    /// <summary>
+    /// Probabilities of each class for each text, [rows][classes]. One forward pass per batch of
+    /// <see cref="BatchSize"/> rows, rows sorted by length so that padding is short.
+    /// </summary>
+    public float[][] Predict(IReadOnlyList<string> texts, IReadOnlyList<string?>? texts2 = null) =>
+        ScoreTexts(texts.Select((t, i) => (t, texts2?[i])).ToList());
+
+    internal float[][] ScoreTexts(IReadOnlyList<(string Text, string? Text2)> rows)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var encoded = rows.Select(r => _model.Encode(r.Text ?? "", Columns.Text2Column is null ? null : r.Text2 ?? "")).ToArray();
+        var result = new float[rows.Count][];
+        using var _ = no_grad();
+        foreach (var idx in LengthBucketSampler.InferenceBatches(encoded.Select(e => e.Length).ToArray(), BatchSize))
+        {
+            using var scope = NewDisposeScope();
+            var probs = _model.ClassLogProbabilities(idx.Select(i => encoded[i]).ToArray()).exp().to(CPU).contiguous();
+            var flat = probs.data<float>().ToArray();
+            int c = _classNames.Length;
+            for (int k = 0; k < idx.Length; k++) result[idx[k]] = flat.AsSpan(k * c, c).ToArray();
+        }
+        return result;
+    }
+
+    internal IEnumerable<DataViewSchema.Column> TextInputColumns(DataViewSchema input) => Columns.TextColumns.Select(n => input[n]);
+
+    /// <summary>Getter for an output column, reading the current row's probabilities from <paramref name="current"/>.</summary>
+    internal ValueGetter<TValue> OutputGetter<TValue>(DataViewSchema.Column column, Func<float[]> current)
+    {
+        if (column.Name == Columns.ScoreColumn && column.Type is VectorDataViewType)
+        {
+            if (typeof(TValue) != typeof(VBuffer<float>)) throw new InvalidOperationException($"Column '{column.Name}' is a vector of Single, not {typeof(TValue).Name}.");
+            ValueGetter<VBuffer<float>> g = (ref VBuffer<float> dst) =>
+            {
+                var p = current();
+                var editor = VBufferEditor.Create(ref dst, p.Length);
+                p.CopyTo(editor.Values);
+                dst = editor.Commit();
+            };
+            return (ValueGetter<TValue>)(Delegate)g;
+        }
+        if (typeof(TValue) != typeof(uint)) throw new InvalidOperationException($"Column '{column.Name}' is a key (UInt32), not {typeof(TValue).Name}.");
+        ValueGetter<uint> k = (ref uint dst) =>
+        {
+            var p = current();
+            int best = 0;
+            for (int i = 1; i < p.Length; i++) if (p[i] > p[best]) best = i;
+            dst = (uint)(best + 1); // keys are 1-based; 0 means missing
+        };
+        return (ValueGetter<TValue>)(Delegate)k;
+    }
+
+    /// <summary>Frees the model's tensors (GPU memory included).</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _model.Dispose();
+    }
+}
+
+/// <summary>Maps one row at a time (PredictionEngine): scores the row as a batch of one, once per row position.</summary>
+internal sealed class ClassifierRowMapper : IRowToRowMapper
+{
+    private readonly TextClassificationTransformer _parent;
+
+    public ClassifierRowMapper(TextClassificationTransformer parent, DataViewSchema inputSchema)
+    {
+        _parent = parent;
+        InputSchema = inputSchema;
+        OutputSchema = parent.GetOutputSchema(inputSchema);
+    }
+
+    public DataViewSchema InputSchema { get; }
+    public DataViewSchema OutputSchema { get; }
+
+    public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+    {
+        int nIn = InputSchema.Count;
+        var list = dependingColumns.ToList();
+        var deps = list.Where(c => c.Index < nIn).Select(c => InputSchema[c.Index]).ToList();
+        if (list.Any(c => c.Index >= nIn)) deps.AddRange(_parent.TextInputColumns(InputSchema));
+        return deps.DistinctBy(c => c.Index);
+    }
+
+    public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
+        new Row(this, input, activeColumns.Select(c => c.Index).ToHashSet());
+
+    private sealed class Row : DataViewRow
+    {
+        private readonly ClassifierRowMapper _mapper;
+        private readonly DataViewRow _input;
+        private readonly HashSet<int> _active;
+        private long _scoredPosition = -1;
+        private float[] _scores = Array.Empty<float>();
+        private ValueGetter<ReadOnlyMemory<char>>? _text, _text2;
+
+        public Row(ClassifierRowMapper mapper, DataViewRow input, HashSet<int> active)
+        {
+            _mapper = mapper;
+            _input = input;
+            _active = active;
+        }
+
+        public override DataViewSchema Schema => _mapper.OutputSchema;
+        public override long Position => _input.Position;
+        public override long Batch => _input.Batch;
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => _active.Contains(column.Index);
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (column.Index < _mapper.InputSchema.Count) return _input.GetGetter<TValue>(_mapper.InputSchema[column.Index]);
+            return _mapper._parent.OutputGetter<TValue>(column, Current);
+        }
+
+        private float[] Current()
+        {
+            if (_scoredPosition == _input.Position && _scores.Length > 0) return _scores;
+            var cols = _mapper._parent.Columns;
+            _text ??= _input.GetGetter<ReadOnlyMemory<char>>(_mapper.InputSchema[cols.TextColumn]);
+            if (cols.Text2Column is not null) _text2 ??= _input.GetGetter<ReadOnlyMemory<char>>(_mapper.InputSchema[cols.Text2Column]);
+            ReadOnlyMemory<char> a = default, b = default;
+            _text(ref a);
+            string? second = null;
+            if (_text2 is not null) { _text2(ref b); second = b.ToString(); }
+            _scores = _mapper._parent.ScoreTexts(new[] { (a.ToString(), second) })[0];
+            _scoredPosition = _input.Position;
+            return _scores;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using Microsoft.ML;
+using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.MLNet;
+
+namespace MLNetLlmClassifier;
+
+/// <summary>Entry points on <c>mlContext.MulticlassClassification.Trainers</c>.</summary>
+public static class MulticlassCatalogExtensions
+{
+    /// <summary>
+    /// Fine-tunes a BERT-family encoder (any Hugging Face BERT checkpoint folder) with a linear head on the pooled [CLS] output.
+    /// </summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="modelPath">Hugging Face BERT folder: config.json, model.safetensors (or a sharded index), vocab.txt or tokenizer.json.</param>
+    /// <param name="labelColumnName">Key-typed label column. Default "Label".</param>
+    /// <param name="scoreColumnName">Output probabilities column. Default "Score".</param>
+    /// <param name="outputColumnName">Output predicted key column. Default "PredictedLabel".</param>
+    /// <param name="sentence1ColumnName">Text column. Default "Sentence1".</param>
+    /// <param name="sentence2ColumnName">Optional second text column of sentence pairs. Default null.</param>
+    /// <param name="batchSize">Rows per training step. Default 64.</param>
+    /// <param name="maxEpochs">Passes over the data. Default 2.</param>
+    /// <param name="validationSet">Optional validation data, evaluated every 0.1 epoch. Default null.</param>
+    public static BertTextClassificationTrainer BertTextClassification(
+        this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string modelPath,
+        string labelColumnName = "Label",
+        string scoreColumnName = "Score",
+        string outputColumnName = "PredictedLabel",
+        string sentence1ColumnName = "Sentence1",
+        string? sentence2ColumnName = null,
+        int batchSize = 64,
+        double maxEpochs = 2,
+        IDataView? validationSet = null)
+        => BertTextClassification(catalog, new BertTextClassificationTrainer.Options
+        {
+            ModelPath = modelPath,
+            LabelColumnName = labelColumnName,
+            ScoreColumnName = scoreColumnName,
+            PredictedLabelColumnName = outputColumnName,
+            Sentence1ColumnName = sentence1ColumnName,
+            Sentence2ColumnName = sentence2ColumnName,
+            BatchSize = batchSize,
+            NumberOfEpochs = maxEpochs,
+            ValidationSet = validationSet,
+        });
+
+    /// <summary>Fine-tunes a BERT-family encoder with every option given explicitly.</summary>
+    public static BertTextClassificationTrainer BertTextClassification(
+        this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        BertTextClassificationTrainer.Options options)
+        => new(MlNetInternals.GetEnvironment(catalog), options);
+}

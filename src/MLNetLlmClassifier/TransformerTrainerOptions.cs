@@ -1,0 +1,170 @@
+using Microsoft.ML;
+using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Training;
+
+namespace MLNetLlmClassifier;
+
+/// <summary>Numeric precision of training and inference.</summary>
+public enum Precision
+{
+    /// <summary>bfloat16 on CUDA (with fp32 master weights for training), float32 on the CPU.</summary>
+    Auto,
+    /// <summary>float32 everywhere.</summary>
+    Float32,
+    /// <summary>bfloat16 weights and activations with fp32 master weights in the optimizer. On the CPU this works but is slow.</summary>
+    BFloat16,
+}
+
+/// <summary>How classes are weighted in the training loss.</summary>
+public enum ClassWeighting
+{
+    /// <summary>Every row counts the same.</summary>
+    None,
+    /// <summary>Rows are weighted by n / (classes × n_class), so that rare classes count as much as frequent ones (imbalanced labels).</summary>
+    Balanced,
+}
+
+/// <summary>
+/// Options shared by the transformer trainers (<see cref="Bert.BertTextClassificationTrainer"/> and
+/// the prompted decoder). Each trainer's Options class derives from
+/// this one and sets its own defaults in its constructor. Every option is checked when the estimator
+/// is made; a bad value is an <see cref="ArgumentOutOfRangeException"/> naming the option.
+/// </summary>
+public abstract class TransformerTrainerOptions
+{
+    /// <summary>Label column: a key type (use MapValueToKey). Default "Label".</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>Output column of class probabilities. Default "Score".</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Output key column of the predicted class. Default "PredictedLabel".</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+    /// <summary>A Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files). Required.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>Maximum tokens per row, special tokens (and prompt) included; longer text is truncated. Default set by each trainer.</summary>
+    public int MaxSequenceLength { get; set; } = 512;
+
+    /// <summary>Which end of an over-long text is cut. Default <see cref="TruncationSide.Right"/> (keep the beginning).</summary>
+    public TruncationSide Truncation { get; set; } = TruncationSide.Right;
+
+    /// <summary>Peak learning rate of AdamW. Default set by each trainer.</summary>
+    public double LearningRate { get; set; } = 2e-5;
+
+    /// <summary>Decay of the learning rate after warmup. Default <see cref="LearningRateSchedule.Cosine"/>.</summary>
+    public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;
+
+    /// <summary>Fraction of the optimizer steps spent warming the learning rate up linearly from 0. Default 0.</summary>
+    public double WarmupRatio { get; set; }
+
+    /// <summary>Decoupled AdamW weight decay, applied to weights of two or more dimensions only. Default 0.</summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>Rows per forward pass in training. Default set by each trainer.</summary>
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Rows per forward pass when evaluating and scoring; 0 means 2 × <see cref="BatchSize"/>. Default 0.</summary>
+    public int InferenceBatchSize { get; set; }
+
+    /// <summary>Micro-batches whose gradients are summed before each optimizer step (effective batch = BatchSize × this). Default 1.</summary>
+    public int GradientAccumulationSteps { get; set; } = 1;
+
+    /// <summary>Clip the global gradient norm to this value; 0 turns clipping off. Default 1.0 (as Hugging Face).</summary>
+    public double MaxGradientNorm { get; set; } = 1.0;
+
+    /// <summary>Passes over the training data (fractions allowed, e.g. 0.5). Default set by each trainer.</summary>
+    public double NumberOfEpochs { get; set; } = 1;
+
+    /// <summary>Evaluate on <see cref="ValidationSet"/> every this fraction of an epoch. Default 0.1.</summary>
+    public double EvaluationInterval { get; set; } = 0.1;
+
+    /// <summary>Evaluate every this many optimizer steps instead; 0 uses <see cref="EvaluationInterval"/>. Default 0.</summary>
+    public int EvaluationSteps { get; set; }
+
+    /// <summary>Optional validation data (same columns, same label keys). Without it no evaluation or early stopping happens. Default null.</summary>
+    public IDataView? ValidationSet { get; set; }
+
+    /// <summary>Stop after this many evaluations without improvement; 0 never stops early. Default 0.</summary>
+    public int EarlyStoppingPatience { get; set; }
+
+    /// <summary>The metric that picks the best evaluation. Default <see cref="Training.EarlyStoppingMetric.MacroF1"/>.</summary>
+    public EarlyStoppingMetric EarlyStoppingMetric { get; set; } = EarlyStoppingMetric.MacroF1;
+
+    /// <summary>At the end, restore the weights of the best evaluation (when a validation set is given). Default true.</summary>
+    public bool RestoreBestModel { get; set; } = true;
+
+    /// <summary>Loss weighting of classes for imbalanced labels. Default <see cref="MLNetLlmClassifier.ClassWeighting.None"/>.</summary>
+    public ClassWeighting ClassWeighting { get; set; } = ClassWeighting.None;
+
+    /// <summary>Label smoothing epsilon for noisy labels, in [0, 1). Default 0.</summary>
+    public double LabelSmoothing { get; set; }
+
+    /// <summary>Random seed for initialisation, shuffling and dropout; null takes one from the MLContext's seed. Default null.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>auto (CUDA if available, else CPU), cpu, cuda or cuda:N. Asking for CUDA without one is an error. Default "auto".</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Numeric precision. Default <see cref="MLNetLlmClassifier.Precision.Auto"/> (bf16 on CUDA, fp32 on CPU).</summary>
+    public Precision Precision { get; set; } = Precision.Auto;
+
+    /// <summary>Receives a report after every optimizer step and evaluation (also written to MLContext.Log). Default null.</summary>
+    public IProgress<TrainingProgress>? Progress { get; set; }
+
+    /// <summary>Cancels training between steps; Fit then throws OperationCanceledException and nothing is kept. Default none.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Checks every option; the exception names the option at fault.</summary>
+    public virtual void Validate()
+    {
+        static void Check(bool ok, string name, object? value, string rule)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"Option {name} = {value ?? "null"} is invalid: {rule}.");
+        }
+        Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), LabelColumnName, "give a column name");
+        Check(!string.IsNullOrWhiteSpace(ScoreColumnName), nameof(ScoreColumnName), ScoreColumnName, "give a column name");
+        Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), PredictedLabelColumnName, "give a column name");
+        Check(!string.IsNullOrWhiteSpace(ModelPath), nameof(ModelPath), ModelPath, "give a Hugging Face model folder");
+        Check(Directory.Exists(ModelPath), nameof(ModelPath), ModelPath, "the folder does not exist");
+        Check(MaxSequenceLength >= 8, nameof(MaxSequenceLength), MaxSequenceLength, "must be at least 8");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
+        Check(WarmupRatio is >= 0 and < 1, nameof(WarmupRatio), WarmupRatio, "must be in [0, 1)");
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be >= 0");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
+        Check(InferenceBatchSize >= 0, nameof(InferenceBatchSize), InferenceBatchSize, "must be >= 0 (0 = 2 x BatchSize)");
+        Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1");
+        Check(MaxGradientNorm >= 0 && double.IsFinite(MaxGradientNorm), nameof(MaxGradientNorm), MaxGradientNorm, "must be >= 0 (0 = no clipping)");
+        Check(NumberOfEpochs > 0 && double.IsFinite(NumberOfEpochs), nameof(NumberOfEpochs), NumberOfEpochs, "must be positive");
+        Check(EvaluationInterval > 0 && double.IsFinite(EvaluationInterval), nameof(EvaluationInterval), EvaluationInterval, "must be a positive fraction of an epoch");
+        Check(EvaluationSteps >= 0, nameof(EvaluationSteps), EvaluationSteps, "must be >= 0");
+        Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be >= 0");
+        Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1)");
+        Check(Enum.IsDefined(Schedule), nameof(Schedule), Schedule, "unknown schedule");
+        Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "unknown precision");
+        Check(Enum.IsDefined(ClassWeighting), nameof(ClassWeighting), ClassWeighting, "unknown weighting");
+        Torch.TorchDevice.Validate(Device, nameof(Device));
+    }
+
+    internal TrainingSettings ToTrainingSettings(int seed) => new()
+    {
+        LearningRate = LearningRate,
+        Schedule = Schedule,
+        WarmupRatio = WarmupRatio,
+        WeightDecay = WeightDecay,
+        BatchSize = BatchSize,
+        EvaluationBatchSize = InferenceBatchSize > 0 ? InferenceBatchSize : 2 * BatchSize,
+        GradientAccumulationSteps = GradientAccumulationSteps,
+        MaxGradientNorm = MaxGradientNorm,
+        Epochs = NumberOfEpochs,
+        EvaluationInterval = EvaluationInterval,
+        EvaluationSteps = EvaluationSteps,
+        EarlyStoppingPatience = EarlyStoppingPatience,
+        EarlyStoppingMetric = EarlyStoppingMetric,
+        RestoreBestModel = RestoreBestModel,
+        BalancedClassWeights = ClassWeighting == ClassWeighting.Balanced,
+        LabelSmoothing = LabelSmoothing,
+        Seed = seed,
+    };
+}
