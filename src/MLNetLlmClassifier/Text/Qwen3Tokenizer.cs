@@ -48,7 +48,7 @@ public sealed class Qwen3Tokenizer : ITextTokenizer
     public int EosTokenId { get; }
 
     /// <summary>The added tokens (content → id), e.g. <c>&lt;|im_start|&gt;</c> → 151644.</summary>
-    public IReadOnlyDictionary<string, int> AddedTokens => _addedTokens;
+    public IReadOnlyDictionary<string, int> AddedTokens => _addedTokens.AsReadOnly();
 
     /// <summary>
     /// Loads <c>tokenizer.json</c> (a BPE model with byte-level pre-tokenizer and decoder) and, if present,
