@@ -6,7 +6,8 @@ namespace MLNetLlmClassifier.Text;
 
 /// <summary>
 /// The BERT WordPiece tokenizer of a Hugging Face tokenizer folder, giving the same ids as
-/// Hugging Face's Python <c>BertTokenizer</c> (transformers 4.5x).
+/// Hugging Face's Python <c>BertTokenizer</c> (transformers 4.5x). <c>BertTokenizerFast</c> (Rust) gives the same ids
+/// except on text that is not in NFC form (it skips the NFC step), e.g. decomposed accents with a cased vocabulary.
 /// </summary>
 /// <remarks>
 /// Pipeline, as in Hugging Face: special-token strings written in the text (<c>[CLS]</c>, <c>[SEP]</c>, <c>[MASK]</c>, ... and the
@@ -253,9 +254,10 @@ public sealed class BertWordPieceTokenizer : ITextTokenizer
     /// <param name="maxLength">Maximum total length, special tokens included (at least 2, or 3 with a pair).</param>
     /// <param name="side">
     /// Which end to cut: <see cref="TruncationSide.Right"/> keeps the beginning, <see cref="TruncationSide.Left"/> the end.
-    /// Pairs are cut "longest first" like Hugging Face's (Rust) tokenizers: the longer segment loses tokens until both
-    /// fit or are equally long, then both shrink to half of the budget each, the odd token going to the originally longer
-    /// segment (to the second one on a tie).
+    /// Pairs are cut "longest first" like Hugging Face's Rust tokenizers (BertTokenizerFast, what AutoTokenizer gives):
+    /// the longer segment loses tokens until both fit or are equally long, then both shrink to half of the budget each,
+    /// the odd token going to the originally longer segment (to the second one on a tie). The Python BertTokenizer gives
+    /// that odd token to the first segment whenever the first is not longer; otherwise the two agree.
     /// </param>
     public BertEncoding Encode(string? text, string? pair, int maxLength, TruncationSide side = TruncationSide.Right)
     {

@@ -75,6 +75,10 @@ public static class TokenizeJsonl
                 throw new InvalidDataException($"'{path}' line {lineNumber}: missing \"text\" string field.");
             return text.GetString()!;
         }
+        catch (InvalidOperationException e) // a lone surrogate such as "\ud800": valid JSON, not valid Unicode
+        {
+            throw new InvalidDataException($"'{path}' line {lineNumber}: \"text\" is not valid Unicode: {e.Message}", e);
+        }
         catch (JsonException e)
         {
             throw new InvalidDataException($"'{path}' line {lineNumber}: not valid JSON: {e.Message}", e);

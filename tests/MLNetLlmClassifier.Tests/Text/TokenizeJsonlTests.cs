@@ -55,6 +55,7 @@ public class TokenizeJsonlTests
     [DataRow("""{"txt": "a"}""", "\"text\"")]
     [DataRow("""{"text": 5}""", "\"text\"")]
     [DataRow("""["a"]""", "JSON object")]
+    [DataRow("""{"text": "lone \ud800 surrogate"}""", "Unicode")]
     public void ABadLineIsNamedAndEarlierOutputIsKept(string badLine, string expectedInMessage)
     {
         using var dir = new TempFolder();
