@@ -251,7 +251,10 @@ public sealed class Qwen3Config
     }
 
     /// <summary>The Hugging Face <c>config.json</c> text (keys sorted like <c>save_pretrained</c>, 2-space indent).</summary>
-    public string ToJson()
+    public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+
+    /// <summary>The Hugging Face <c>config.json</c> object, keys sorted like <c>save_pretrained</c>.</summary>
+    public JsonObject ToJsonObject()
     {
         var fields = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal);
         foreach (var (k, v) in ExtraFields) fields[k] = v?.DeepClone();
@@ -281,7 +284,7 @@ public sealed class Qwen3Config
         fields["vocab_size"] = VocabSize;
         var root = new JsonObject();
         foreach (var (k, v) in fields) root[k] = v;
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        return root;
     }
 
     /// <summary>A deep copy (the model keeps its own copy of the configuration it was built from).</summary>
