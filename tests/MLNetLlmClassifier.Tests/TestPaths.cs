@@ -1,23 +1,20 @@
 namespace MLNetLlmClassifier.Tests;
 
-/// <summary>Locates the repository root and the read-only shared data next to it (../shared).</summary>
+/// <summary>Locates the repository root and the shared read-only data next to it (<c>../shared</c>).</summary>
 public static class TestPaths
 {
-    private static readonly Lazy<string> Root = new(FindRepoRoot);
-
-    /// <summary>The folder that holds MLNetLlmClassifier.sln (found by walking up from the test binaries).</summary>
-    public static string RepoRoot => Root.Value;
-
-    /// <summary>A path under ../shared relative to the repository root.</summary>
-    public static string Shared(params string[] parts) =>
-        Path.GetFullPath(Path.Combine([RepoRoot, "..", "shared", .. parts]));
-
-    private static string FindRepoRoot()
+    private static readonly Lazy<string> Root = new(() =>
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "MLNetLlmClassifier.sln")))
                 return dir.FullName;
-        throw new InvalidOperationException(
-            $"No folder containing MLNetLlmClassifier.sln above {AppContext.BaseDirectory}.");
-    }
+        throw new InvalidOperationException($"No folder above {AppContext.BaseDirectory} contains MLNetLlmClassifier.sln.");
+    });
+
+    /// <summary>The folder that contains MLNetLlmClassifier.sln.</summary>
+    public static string RepoRoot => Root.Value;
+
+    /// <summary>A path under the shared data folder, <c>RepoRoot/../shared/parts...</c>.</summary>
+    public static string Shared(params string[] parts) =>
+        Path.GetFullPath(Path.Combine([RepoRoot, "..", "shared", .. parts]));
 }
