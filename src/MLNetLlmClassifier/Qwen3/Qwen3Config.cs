@@ -37,7 +37,7 @@ public sealed class Qwen3Config
     public int HeadDim { get; set; } = 128;
     /// <summary><c>hidden_act</c>: the MLP gate activation; only "silu" (alias "swish") is implemented.</summary>
     public string HiddenAct { get; set; } = "silu";
-    /// <summary><c>max_position_embeddings</c>: longest sequence the model is meant for (inputs longer than this are rejected).</summary>
+    /// <summary><c>max_position_embeddings</c>: longest sequence the model was trained for (informational: like Hugging Face, longer inputs are not rejected).</summary>
     public int MaxPositionEmbeddings { get; set; } = 32768;
     /// <summary><c>initializer_range</c>: standard deviation of the normal init of Linear and Embedding weights.</summary>
     public double InitializerRange { get; set; } = 0.02;
