@@ -303,7 +303,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Final-norm hidden states (the input of the LM head).</summary>
-    /// <param name="inputIds">[B,T] token ids (int64; int32 is converted).</param>
+    /// <param name="inputIds">[B,T] token ids (int64; int32 is converted; moved to the model's device if needed).</param>
     /// <param name="attentionMask">[B,T], 1 on real tokens and 0 on padding (right or left), or null when nothing is padded.</param>
     /// <returns>[B,T,D] in the model's dtype, on the model's device.</returns>
     /// <exception cref="ArgumentException">Wrong rank or dtype, mismatched mask, or a token id outside the vocabulary (the message names row and position).</exception>
@@ -314,11 +314,11 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
         if (inputIds.shape[1] == 0) throw new ArgumentException("inputIds has no positions (time = 0).", nameof(inputIds));
         if (inputIds.dtype is not (ScalarType.Int64 or ScalarType.Int32))
             throw new ArgumentException($"inputIds must hold int64 token ids, got {inputIds.dtype}.", nameof(inputIds));
-        var ids = inputIds.to(ScalarType.Int64);
+        var ids = inputIds.to(ScalarType.Int64).to(Device);
         CheckIndices(ids, Config.VocabSize, "inputIds", "token id");
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
-        return model.call(ids, attentionMask).MoveToOuterDisposeScope();
+        return model.call(ids, attentionMask?.to(Device)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -339,7 +339,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
         long b = hidden.shape[0], t = hidden.shape[1], d = hidden.shape[2];
         if (positions.dim() is not (1 or 2) || positions.shape[0] != b)
             throw new ArgumentException($"positions must be [{b}] or [{b}, K], got [{string.Join(", ", positions.shape)}].", nameof(positions));
-        var pos = positions.to(ScalarType.Int64);
+        var pos = positions.to(ScalarType.Int64).to(hidden.device);
         CheckIndices(pos, t, "positions", "position");
         bool onePerRow = pos.dim() == 1;
         if (onePerRow) pos = pos.unsqueeze(1);                                         // [B,K]
