@@ -1,0 +1,73 @@
+using MLNetLlmClassifier.Checkpoints;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.Qwen3;
+
+// Loading and saving Hugging Face model folders (config.json + model.safetensors or a sharded index).
+public sealed partial class Qwen3ForCausalLM
+{
+    /// <summary>
+    /// Loads a Hugging Face Qwen3 folder (<c>config.json</c> and <c>model.safetensors</c>, or shards listed in
+    /// <c>model.safetensors.index.json</c>), strictly: every parameter must be present with its shape and every stored tensor
+    /// used (all differences are reported together). The only tolerated extra is a redundant <c>lm_head.weight</c> in a
+    /// tied checkpoint, which Hugging Face ignores as well. Weights are converted to <paramref name="dtype"/> on <paramref name="device"/>.
+    /// </summary>
+    /// <param name="folder">The model folder.</param>
+    /// <param name="device">Where the model lives.</param>
+    /// <param name="dtype">Parameter dtype (Float32, BFloat16 or Float16), whatever the stored dtype.</param>
+    /// <param name="log">Receives one-line progress messages (optional).</param>
+    /// <returns>The model, in eval mode.</returns>
+    /// <exception cref="InvalidDataException">config.json is invalid or describes an unsupported model.</exception>
+    /// <exception cref="CheckpointMismatchException">Missing, unexpected or mis-shaped tensors.</exception>
+    public static Qwen3ForCausalLM FromPretrained(string folder, Device device, ScalarType dtype, Action<string>? log = null)
+    {
+        var config = Qwen3Config.FromJson(HfModelFolder.ReadConfig(folder), Path.Combine(folder, HfModelFolder.ConfigFileName));
+        log?.Invoke($"Qwen3: building {config} in {Qwen3Config.DtypeName(dtype)} on {device}");
+        var model = new Qwen3ForCausalLM(config, device, dtype);
+        try
+        {
+            using var weights = HfModelFolder.OpenWeights(folder);
+            var options = new StateDictLoadOptions { IgnoreUnexpected = config.TieWordEmbeddings ? ["lm_head.weight"] : [] };
+            var report = StateDictLoader.Load(model, weights, options);
+            log?.Invoke($"Qwen3: loaded {report.Loaded.Count} tensors from {string.Join(", ", weights.Files)}" +
+                        (report.IgnoredUnexpected.Count > 0 ? $" (ignored {string.Join(", ", report.IgnoredUnexpected)}: tied to the embedding)" : ""));
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes a Hugging Face compatible folder: <c>model.safetensors</c> (in the parameters' dtype; no <c>lm_head.weight</c>
+    /// when tied) then <c>config.json</c> (its <c>torch_dtype</c> set to that dtype). Each file is written atomically.
+    /// Tokenizer files are not written: copy them yourself.
+    /// </summary>
+    public void SaveToFolder(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        HfModelFolder.SaveWeights(folder, StateDictLoader.Export(this));
+        var config = Config.Clone();
+        config.TorchDtype = Qwen3Config.DtypeName(Dtype);
+        HfModelFolder.WriteJson(Path.Combine(folder, HfModelFolder.ConfigFileName), config.ToJsonObject());
+    }
+
+    /// <summary>
+    /// Writes a randomly initialised (Hugging Face init, <paramref name="seed"/>) checkpoint folder: config.json and model.safetensors.
+    /// The model is built directly in <paramref name="dtype"/> on the CPU and initialised one parameter at a time, so peak
+    /// memory stays near the checkpoint's size plus its largest tensor in float32 (Qwen3-0.6B in bfloat16: 1.2 GB + 0.6 GB).
+    /// The caller copies the tokenizer files.
+    /// </summary>
+    /// <param name="config">Architecture (e.g. <see cref="Qwen3Config.Qwen3_0_6B"/>).</param>
+    /// <param name="outFolder">Created if needed; existing config.json/model.safetensors are replaced atomically.</param>
+    /// <param name="seed">Initialisation seed.</param>
+    /// <param name="dtype">Stored dtype (use <see cref="Qwen3Config.WeightDtype"/> to follow the config's torch_dtype).</param>
+    public static void CreateRandomCheckpoint(Qwen3Config config, string outFolder, int seed, ScalarType dtype)
+    {
+        using var model = new Qwen3ForCausalLM(config, seed, CPU, dtype);
+        model.SaveToFolder(outFolder);
+    }
+}
