@@ -274,14 +274,14 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
                 CheckRange(token_type_ids, _config.TypeVocabSize, "token_type_ids", "type_vocab_size");
         }
 
-        /// <summary>Ids out of range would fail deep inside the embedding (on CUDA as a device assert): check up front.</summary>
+        /// <summary>Ids out of range would fail deep inside the embedding (on CUDA as a device-side assert): check up front.</summary>
         private static void CheckRange(Tensor ids, long size, string name, string field)
         {
             if (ids.numel() == 0) return;
             using var scope = NewDisposeScope();
+            if (!ids.lt(0).logical_or(ids.ge(size)).any().item<bool>()) return; // one device sync
             long min = ids.min().item<long>(), max = ids.max().item<long>();
-            if (min < 0 || max >= size)
-                throw new ArgumentException($"{name} holds values in [{min}, {max}] but {field} = {size}: every id must be in [0, {size}).", name);
+            throw new ArgumentException($"{name} holds values in [{min}, {max}] but {field} = {size}: every id must be in [0, {size}).", name);
         }
     }
 
