@@ -190,17 +190,18 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         using var noGrad = no_grad();
         using var generator = new Generator(unchecked((ulong)seed));
         double std = Config.InitializerRange;
-        // Sorted by name so the random stream does not depend on reflection order.
+        // Sorted by name so the random stream does not depend on reflection order. Tensor.normal_ is used because
+        // TorchSharp 0.107's nn.init.normal_ ignores its generator argument (not reproducible).
         foreach (var (name, module) in named_modules().OrderBy(m => m.name, StringComparer.Ordinal))
         {
             switch (module)
             {
                 case Linear linear:
-                    nn.init.normal_(linear.weight!, 0, std, generator);
+                    linear.weight!.normal_(0, std, generator);
                     if (linear.bias is { } bias) nn.init.zeros_(bias);
                     break;
                 case Embedding embedding:
-                    nn.init.normal_(embedding.weight!, 0, std, generator);
+                    embedding.weight!.normal_(0, std, generator);
                     if (name == "bert.embeddings.word_embeddings" && Config.PadTokenId is { } pad)
                         embedding.weight![pad].zero_();
                     break;
@@ -211,6 +212,15 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
             }
         }
     }
+
+    /// <summary>The feed-forward activation named by config.json's <c>hidden_act</c>.</summary>
+    internal static Func<Tensor, Tensor> Activation(string hiddenAct) => hiddenAct switch
+    {
+        "gelu" => x => F.gelu(x),                                                       // exact: x * Φ(x), with erf
+        "gelu_new" or "gelu_pytorch_tanh" => x => F.gelu(x, GELU.Approximate.tanh),     // both the tanh formula
+        "relu" => x => F.relu(x),
+        _ => throw new ArgumentException($"hidden_act '{hiddenAct}' is not supported (use gelu, gelu_new, gelu_pytorch_tanh or relu)."),
+    };
 
     /// <summary>Embeddings + encoder + pooler; returns (last hidden state, pooled output).</summary>
     private sealed class BertModel : nn.Module<Tensor, Tensor?, Tensor?, (Tensor, Tensor)>
@@ -264,14 +274,14 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
                 CheckRange(token_type_ids, _config.TypeVocabSize, "token_type_ids", "type_vocab_size");
         }
 
-        /// <summary>Ids out of range would fail deep inside the embedding (on CUDA as a device assert): check up front.</summary>
+        /// <summary>Ids out of range would fail deep inside the embedding (on CUDA as a device-side assert): check up front.</summary>
         private static void CheckRange(Tensor ids, long size, string name, string field)
         {
             if (ids.numel() == 0) return;
             using var scope = NewDisposeScope();
+            if (!ids.lt(0).logical_or(ids.ge(size)).any().item<bool>()) return; // one device sync
             long min = ids.min().item<long>(), max = ids.max().item<long>();
-            if (min < 0 || max >= size)
-                throw new ArgumentException($"{name} holds values in [{min}, {max}] but {field} = {size}: every id must be in [0, {size}).", name);
+            throw new ArgumentException($"{name} holds values in [{min}, {max}] but {field} = {size}: every id must be in [0, {size}).", name);
         }
     }
 
@@ -400,13 +410,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         internal BertIntermediate(BertConfig c) : base(nameof(BertIntermediate))
         {
             dense = nn.Linear(c.HiddenSize, c.IntermediateSize);
-            _activation = c.HiddenAct switch
-            {
-                "gelu" => x => F.gelu(x),                                        // exact, erf-based
-                "gelu_new" or "gelu_pytorch_tanh" => x => F.gelu(x, GELU.Approximate.tanh), // same tanh formula
-                "relu" => x => F.relu(x),
-                _ => throw new ArgumentException($"hidden_act '{c.HiddenAct}' is not supported."),
-            };
+            _activation = Activation(c.HiddenAct);
             RegisterComponents();
         }
 

@@ -157,8 +157,12 @@ public sealed class SafeTensorsFile : IDisposable
             {
                 ForEachChunk(tensor, info.Length, (span, at) => ReadExactly(handle, span, info.Offset + at, Path, name));
             }
-            if (dtype is { } dt && dt != tensor.dtype) tensor = tensor.to(dt, disposeAfter: true);
-            if (device is { } dev && dev.type != DeviceType.CPU) tensor = tensor.to(dev, disposeAfter: true);
+            bool convert = dtype is { } dt && dt != tensor.dtype;
+            bool move = device is { } dev && dev.type != DeviceType.CPU;
+            // One conversion at most (to(dtype, device) converts while copying); each step frees the tensor before it.
+            if (convert && move) tensor = tensor.to(dtype!.Value, device!, disposeAfter: true);
+            else if (convert) tensor = tensor.to(dtype!.Value, disposeAfter: true);
+            else if (move) tensor = tensor.to(device!, disposeAfter: true);
             return tensor;
         }
         catch
