@@ -8,7 +8,7 @@ internal static class ClassifierEstimatorSchema
 {
     public static SchemaShape GetOutputSchema(SchemaShape input, string labelColumn, ClassifierColumns cols)
     {
-        if (!input.TryFindColumn(labelColumn, out var label))
+        if (!TryFind(input, labelColumn, out var label))
             throw new ArgumentOutOfRangeException(nameof(input), $"The label column '{labelColumn}' is not in the input (columns: {string.Join(", ", input.Select(c => c.Name))}).");
         if (!label.IsKey)
             throw new ArgumentOutOfRangeException(nameof(input),
@@ -16,7 +16,7 @@ internal static class ClassifierEstimatorSchema
                 $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before the trainer (and MapKeyToValue(\"PredictedLabel\") after it).");
         foreach (var name in cols.TextColumns)
         {
-            if (!input.TryFindColumn(name, out var text))
+            if (!TryFind(input, name, out var text))
                 throw new ArgumentOutOfRangeException(nameof(input), $"Text column '{name}' is not in the input (columns: {string.Join(", ", input.Select(c => c.Name))}).");
             if (text.ItemType is not TextDataViewType || text.Kind != SchemaShape.Column.VectorKind.Scalar)
                 throw new ArgumentOutOfRangeException(nameof(input), $"Text column '{name}' is {text.ItemType} ({text.Kind}), not a scalar text column.");
@@ -30,5 +30,14 @@ internal static class ClassifierEstimatorSchema
         columns.Add(MlNetInternals.NewSchemaColumn(cols.ScoreColumn, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false,
             new SchemaShape(new[] { slotNames })));
         return new SchemaShape(columns);
+    }
+
+    private static bool TryFind(SchemaShape shape, string name, out SchemaShape.Column column)
+    {
+        // SchemaShape.TryFindColumn is internal; the last column of a name is the visible one.
+        for (int i = shape.Count - 1; i >= 0; i--)
+            if (shape[i].Name == name) { column = shape[i]; return true; }
+        column = default;
+        return false;
     }
 }
