@@ -65,7 +65,7 @@ internal static class BenchCommand
             var sw = Stopwatch.StartNew();
             classifier.Predict(texts);
             double inferSeconds = sw.Elapsed.TotalSeconds;
-            double meanTokens = texts.Average(t => classifier.Model.Encode(t, null).Length);
+            double meanTokens = texts.Average(t => classifier.CountTokens(t));
             return new Result(trainer, modelPath, classifier.Device, classifier.ParameterCount, batchSize, maxLength,
                 train.Count, classifier.TrainingSummary!.RowsPerSecond, texts.Length, texts.Length / inferSeconds, meanTokens,
                 Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024));

@@ -93,6 +93,9 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
     public float[][] Predict(IReadOnlyList<string> texts, IReadOnlyList<string?>? texts2 = null) =>
         ScoreTexts(texts.Select((t, i) => (t, texts2?[i])).ToList());
 
+    /// <summary>Number of tokens the model sees for a row (special tokens and prompt included, after truncation).</summary>
+    public int CountTokens(string text, string? text2 = null) => _model.Encode(text ?? "", text2).Length;
+
     internal float[][] ScoreTexts(IReadOnlyList<(string Text, string? Text2)> rows)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
