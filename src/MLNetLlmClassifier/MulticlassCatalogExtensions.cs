@@ -48,5 +48,5 @@ public static class MulticlassCatalogExtensions
     public static BertTextClassificationTrainer BertTextClassification(
         this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         BertTextClassificationTrainer.Options options)
-        => new(MlNetInternals.GetEnvironment(catalog), options);
+        => new(MlNetInternals.CatalogEnvironment(catalog), options);
 }

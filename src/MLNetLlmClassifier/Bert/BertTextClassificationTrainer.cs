@@ -60,6 +60,7 @@ public sealed class BertTextClassificationTrainer : IEstimator<TextClassificatio
     {
         _env = env ?? throw new ArgumentNullException(nameof(env));
         _options = options ?? throw new ArgumentNullException(nameof(options));
+        MLNetLlmClassifierRegistration.EnsureRegistered(env);
         options.Validate();
     }
 

@@ -22,14 +22,9 @@ internal static class ClassifierEstimatorSchema
                 throw new ArgumentOutOfRangeException(nameof(input), $"Text column '{name}' is {text.ItemType} ({text.Kind}), not a scalar text column.");
         }
 
-        var textVector = MlNetInternals.NewSchemaColumn("KeyValues", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
-        var slotNames = MlNetInternals.NewSchemaColumn("SlotNames", SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
-        var columns = input.Where(c => c.Name != cols.PredictedLabelColumn && c.Name != cols.ScoreColumn).ToList();
-        columns.Add(MlNetInternals.NewSchemaColumn(cols.PredictedLabelColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true,
-            new SchemaShape(new[] { textVector })));
-        columns.Add(MlNetInternals.NewSchemaColumn(cols.ScoreColumn, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false,
-            new SchemaShape(new[] { slotNames })));
-        return new SchemaShape(columns);
+        // Only the shape matters here (the class count is known after Fit): a placeholder of two classes.
+        var placeholder = new DataViewSchema.Builder().ToSchema();
+        return SchemaShapeHelper.WithColumns(input, cols.OutputSchema(placeholder, new[] { "class 0", "class 1" }));
     }
 
     private static bool TryFind(SchemaShape shape, string name, out SchemaShape.Column column)

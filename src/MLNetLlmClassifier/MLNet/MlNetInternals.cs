@@ -201,6 +201,13 @@ internal static class MlNetInternals
     // internal static SchemaShape SchemaShape.Create(DataViewSchema) (SchemaShape.Column's constructor is internal too).
     private static readonly Member<MethodInfo> SchemaShapeCreate = FindMethod(typeof(SchemaShape), "Create", typeof(DataViewSchema));
 
+    // Catalog extension methods need the MLContext's environment (its seed, log and component catalog):
+    // TrainCatalogBase.CatalogInstantiatorBase implements the internal interface
+    // Microsoft.ML.Data.IInternalCatalog { IHostEnvironment Environment { get; } } explicitly.
+    private static readonly Member<PropertyInfo> InternalCatalogEnvironment = Found(
+        typeof(MulticlassClassificationCatalog).Assembly.GetType("Microsoft.ML.Data.IInternalCatalog")?.GetProperty("Environment", Any),
+        "property IInternalCatalog.Environment");
+
     /// <summary>Our own loader entry point, registered as the static "Create" method of every loader signature.</summary>
     private static readonly MethodInfo LoadEntry = typeof(MlNetInternals).GetMethod(nameof(LoadFromModel), BindingFlags.NonPublic | BindingFlags.Static)!;
 
@@ -393,6 +400,13 @@ internal static class MlNetInternals
     {
         ArgumentNullException.ThrowIfNull(schema);
         return (SchemaShape)Invoke(SchemaShapeCreate.Get(), null, schema)!;
+    }
+
+    /// <summary>The environment (the MLContext) behind a trainers catalog such as <c>mlContext.MulticlassClassification.Trainers</c>.</summary>
+    internal static IHostEnvironment CatalogEnvironment(TrainCatalogBase.CatalogInstantiatorBase catalog)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return (IHostEnvironment)InternalCatalogEnvironment.Get().GetValue(catalog)!;
     }
 
     // ------------------------------------------------------------------ reflection helpers

@@ -67,6 +67,10 @@ internal sealed class ToyClassifier : ITrainableClassifier
         return nn.functional.log_softmax(_net.forward(ids, mask), 1);
     }
 
+    public string Family => "toy";
+
+    public void SaveModelFolder(string folder) => throw new NotSupportedException("The toy classifier is not saved.");
+
     public void Dispose() => _net.Dispose();
 
     /// <summary>Rows whose class c is marked by tokens drawn from [c*10, c*10+10), mixed with shared noise tokens.</summary>

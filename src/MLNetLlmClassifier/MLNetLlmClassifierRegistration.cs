@@ -1,7 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
-namespace MLNetLlmClassifier.MLNet;
+using MLNetLlmClassifier.MLNet;
+
+namespace MLNetLlmClassifier;
 
 /// <summary>
 /// Makes ML.NET able to load models that contain MLNetLlmClassifier transformers.
@@ -28,6 +30,7 @@ public static class MLNetLlmClassifierRegistration
     /// </summary>
     private static readonly MlNetModelFormat[] BuiltInFormats =
     [
+        TextClassificationTransformerPersistence.Format,
     ];
 
     /// <summary>Registers this library's model loaders into <paramref name="catalog"/> (idempotent, thread-safe).</summary>
