@@ -18,6 +18,8 @@ internal static class CliCommon
         { Description = "Optional second text column for sentence pairs." };
         public readonly Option<bool?> HasHeader = new("--has-header")
         { Description = "Whether the first row is a header. Default: auto (a header when columns are named)." };
+        public readonly Option<string?> LabelNames = new("--label-names")
+        { Description = "Rename labels as written in the file, e.g. 1=World,2=Sports,3=Business,4=Sci/Tech (every label must be listed)." };
 
         public void AddTo(Command c)
         {
@@ -25,6 +27,7 @@ internal static class CliCommon
             c.Options.Add(TextColumn);
             c.Options.Add(Text2Column);
             c.Options.Add(HasHeader);
+            c.Options.Add(LabelNames);
         }
 
         public TextFileOptions Read(ParseResult r) => new()
@@ -33,7 +36,22 @@ internal static class CliCommon
             TextColumns = TextFileOptions.ParseColumnList(r.GetValue(TextColumn)!),
             Sentence2Column = r.GetValue(Text2Column),
             HasHeader = r.GetValue(HasHeader),
+            LabelNames = r.GetValue(LabelNames) is { } names ? ParseLabelNames(names) : null,
         };
+
+        private static Dictionary<string, string> ParseLabelNames(string list)
+        {
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var item in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                int eq = item.IndexOf('=');
+                if (eq <= 0 || eq == item.Length - 1)
+                    throw new ArgumentException($"--label-names: '{item}' is not of the form label=name.");
+                if (!map.TryAdd(item[..eq].Trim(), item[(eq + 1)..].Trim()))
+                    throw new ArgumentException($"--label-names: label '{item[..eq].Trim()}' is given twice.");
+            }
+            return map;
+        }
     }
 
     /// <summary>Runs a command body, turning expected failures into one clear line on stderr and exit code 1.</summary>

@@ -33,7 +33,7 @@ internal static class DemoCommand
                     var vocab = Path.Combine(dir, "bert-base-uncased-vocab.txt");
                     using (var s = EmbeddedData.Open("bert-base-uncased-vocab.txt"))
                     using (var f = File.Create(vocab)) s.CopyTo(f);
-                    InitModelCommand.CreateBert("tiny", vocab, lowercase: true, modelPath, seed: 1);
+                    Checkpoints.RandomCheckpoint.CreateBert("tiny", vocab, lowercase: true, modelPath, seed: 1);
                 }
                 Console.WriteLine($"No pretrained weights: using a tiny random BERT at {modelPath}. Accuracy from scratch on 1,400 rows is far below a pretrained model's;");
                 Console.WriteLine("run `mlnet-llm demo --model <bert-base-cased folder> --lr 2e-5 --epochs 2` for the real thing.");

@@ -37,6 +37,15 @@ internal static class EvaluateCommand
     internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table)
     {
         var classifier = ClassifierPipeline.FindClassifier(model);
+        var known = classifier.ClassNames.ToHashSet(StringComparer.Ordinal);
+        var unknown = table.CountByLabel().Where(kv => !known.Contains(kv.Key)).ToList();
+        if (unknown.Sum(kv => kv.Value) == table.Count)
+            throw new ArgumentException(
+                $"None of the labels of {table.Source} ({string.Join(", ", unknown.Select(kv => kv.Key).Take(10))}) is a class of the model " +
+                $"({string.Join(", ", classifier.ClassNames)}). Rename them with --label-names (e.g. 1=World,2=Sports,...) or check --label-column.");
+        if (unknown.Count > 0)
+            Console.Error.WriteLine($"warning: {unknown.Sum(kv => kv.Value)} rows have labels the model does not know " +
+                                    $"({string.Join(", ", unknown.Select(kv => kv.Key).Take(10))}); the evaluator skips them.");
         IDataView view = table.ToDataView(ml);
         // Apply every step but the final MapKeyToValue: the evaluator wants the key-typed PredictedLabel.
         foreach (var t in (IEnumerable<ITransformer>)model)

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
-using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.Checkpoints;
-using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
@@ -29,7 +26,7 @@ internal static class InitModelCommand
             switch (r.GetValue(arch))
             {
                 case "bert":
-                    CreateBert(r.GetValue(preset)!, r.GetValue(vocab) ?? throw new ArgumentException("--vocab is required for --arch bert."),
+                    RandomCheckpoint.CreateBert(r.GetValue(preset)!, r.GetValue(vocab) ?? throw new ArgumentException("--vocab is required for --arch bert."),
                         r.GetValue(lowercase), dir, r.GetValue(seed));
                     break;
                 default:
@@ -39,54 +36,5 @@ internal static class InitModelCommand
             return 0;
         }));
         return cmd;
-    }
-
-    /// <summary>Writes a random BERT checkpoint with its tokenizer into <paramref name="outDir"/>, atomically (a sibling temp folder renamed at the end).</summary>
-    public static void CreateBert(string preset, string vocab, bool lowercase, string outDir, int seed)
-    {
-        WithTempFolder(outDir, tmp =>
-        {
-            if (Directory.Exists(vocab)) TokenizerFolder.CopyTokenizerFiles(vocab, tmp);
-            else if (File.Exists(vocab))
-            {
-                File.Copy(vocab, Path.Combine(tmp, "vocab.txt"));
-                HfModelFolder.WriteJson(Path.Combine(tmp, "tokenizer_config.json"), new JsonObject
-                {
-                    ["tokenizer_class"] = "BertTokenizer",
-                    ["do_lower_case"] = lowercase,
-                    ["model_max_length"] = 512,
-                });
-            }
-            else throw new FileNotFoundException($"--vocab '{vocab}' is neither a file nor a folder.", vocab);
-            var tokenizer = BertWordPieceTokenizer.FromFolder(tmp);
-            var config = preset switch
-            {
-                "tiny" => BertConfig.Tiny(tokenizer.VocabSize),
-                "bert-base" => BertConfig.BertBase(tokenizer.VocabSize),
-                _ => throw new ArgumentException($"--preset '{preset}' is not a BERT preset: use tiny or bert-base."),
-            };
-            BertForSequenceClassification.CreateRandomCheckpoint(config, tmp, seed);
-        });
-    }
-
-    /// <summary>Builds a folder next to its destination and renames it into place, so a failure leaves nothing half-written.</summary>
-    internal static void WithTempFolder(string outDir, Action<string> build)
-    {
-        var full = Path.GetFullPath(outDir);
-        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
-            throw new IOException($"--out '{outDir}' exists and is not empty.");
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + $".tmp-{Guid.NewGuid():N}";
-        Directory.CreateDirectory(tmp);
-        try
-        {
-            build(tmp);
-            if (Directory.Exists(full)) Directory.Delete(full);
-            Directory.Move(tmp, full);
-        }
-        finally
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-        }
     }
 }
