@@ -5,7 +5,9 @@ using MLNetLlmClassifier.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetLlmClassifier.MLNet;
+using MLNetLlmClassifier.MLNet;
+
+namespace MLNetLlmClassifier;
 
 /// <summary>
 /// A fitted text classifier (BERT encoder or prompted Qwen3 decoder) as an ML.NET transformer.

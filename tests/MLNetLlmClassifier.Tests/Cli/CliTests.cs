@@ -1,0 +1,135 @@
+using System.Text.Json;
+using MLNetLlmClassifier.Cli;
+
+namespace MLNetLlmClassifier.Tests.Cli;
+
+/// <summary>The mlnet-llm commands, run in-process on a tiny random BERT and small files.</summary>
+[TestClass]
+public class CliTests
+{
+    private static string _root = "";
+    private static string _model = "";
+    private static string _train = "";
+    private static string _test = "";
+
+    [ClassInitialize]
+    public static void Init(TestContext _)
+    {
+        _root = Path.Combine(Path.GetTempPath(), $"cli-tests-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(_root);
+        _model = Path.Combine(_root, "bert-tiny");
+        var (code, output) = Run("init-model", "--arch", "bert", "--preset", "tiny", "--vocab",
+            TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), "--out", _model);
+        Assert.AreEqual(0, code, output);
+        // A file with a header, text first, label named "category".
+        _train = Path.Combine(_root, "train.csv");
+        _test = Path.Combine(_root, "test.csv");
+        WriteCsv(_train, Bert.BertTrainerTests.Synthetic(160, 1));
+        WriteCsv(_test, Bert.BertTrainerTests.Synthetic(40, 2));
+    }
+
+    [ClassCleanup]
+    public static void Cleanup()
+    {
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+
+    private static void WriteCsv(string path, IEnumerable<Bert.BertTrainerTests.Row> rows) =>
+        File.WriteAllLines(path, new[] { "text,category" }.Concat(rows.Select(r => $"\"{r.Sentence1}\",{r.Label}")));
+
+    internal static (int Code, string Output) Run(params string[] args)
+    {
+        var stdout = Console.Out;
+        var stderr = Console.Error;
+        var writer = new StringWriter();
+        Console.SetOut(writer);
+        Console.SetError(writer);
+        try
+        {
+            int code = MLNetLlmClassifier.Cli.Program.Build().Parse(args).Invoke();
+            return (code, writer.ToString());
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+        }
+    }
+
+    private static readonly string[] Columns = ["--label-column", "category", "--text-column", "text"];
+
+    [TestMethod]
+    public void TrainEvaluatePredictOnAFileWithAHeader()
+    {
+        var zip = Path.Combine(_root, "model.zip");
+        var (code, output) = Run([.. new[] { "train", "--trainer", "bert", "--model", _model, "--train", _train, "--valid", _test, "--out", zip,
+            "--epochs", "6", "--lr", "2e-3", "--batch-size", "16", "--max-length", "64", "--eval-interval", "0.5" }, .. Columns]);
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "Best validation");
+        Assert.IsTrue(File.Exists(zip));
+        Assert.AreEqual(0, Directory.GetFiles(_root, "*.tmp-*").Length, "no temporary file is left");
+
+        (code, output) = Run([.. new[] { "evaluate", "--model", zip, "--test", _test, "--json" }, .. Columns]);
+        Assert.AreEqual(0, code, output);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        foreach (var field in new[] { "microAccuracy", "macroAccuracy", "macroF1", "weightedF1", "logLoss", "rows", "rowsPerSecond", "perClass" })
+            Assert.IsTrue(root.TryGetProperty(field, out _), $"evaluate --json lacks {field}");
+        Assert.AreEqual(40, root.GetProperty("rows").GetInt32());
+        Assert.IsTrue(root.GetProperty("microAccuracy").GetDouble() > 0.85, output);
+        var perClass = root.GetProperty("perClass").EnumerateArray().ToList();
+        Assert.AreEqual(4, perClass.Count);
+        Assert.IsTrue(perClass.All(c => c.TryGetProperty("precision", out _) && c.TryGetProperty("recall", out _) && c.TryGetProperty("f1", out _)));
+
+        (code, output) = Run("predict", "--model", zip, "--text", "the football team scored a late goal in the league match");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "PredictedLabel: Sports");
+    }
+
+    [TestMethod]
+    public void DivergingTrainingLeavesThePreviousModelUntouched()
+    {
+        var zip = Path.Combine(_root, "keep.zip");
+        File.WriteAllText(zip, "previous good model");
+        var (code, output) = Run([.. new[] { "train", "--model", _model, "--train", _train, "--out", zip,
+            "--lr", "1e30", "--max-grad-norm", "0", "--epochs", "1", "--batch-size", "16" }, .. Columns]);
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "training loss became");
+        Assert.AreEqual("previous good model", File.ReadAllText(zip));
+        Assert.AreEqual(0, Directory.GetFiles(_root, "keep.zip.tmp-*").Length);
+    }
+
+    [TestMethod]
+    public void BadColumnAndUnknownTrainerAreClearErrors()
+    {
+        var (code, output) = Run("train", "--model", _model, "--train", _train, "--out", Path.Combine(_root, "x.zip"),
+            "--label-column", "nope", "--text-column", "text");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "nope");
+        (code, output) = Run([.. new[] { "train", "--trainer", "svm", "--model", _model, "--train", _train, "--out", Path.Combine(_root, "x.zip") }, .. Columns]);
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "svm");
+        Assert.IsFalse(File.Exists(Path.Combine(_root, "x.zip")));
+    }
+
+    [TestMethod]
+    public void InitModelRefusesANonEmptyFolder()
+    {
+        var (code, output) = Run("init-model", "--arch", "bert", "--preset", "tiny", "--vocab",
+            TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), "--out", _model);
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "not empty");
+    }
+
+    [TestMethod]
+    public void TokenizeWorksForABertFolder()
+    {
+        var input = Path.Combine(_root, "in.jsonl");
+        var output = Path.Combine(_root, "out.jsonl");
+        File.WriteAllText(input, "{\"text\": \"Hello, world!\"}\n");
+        var (code, log) = Run("tokenize", "--tokenizer", _model, "--input", input, "--output", output);
+        Assert.AreEqual(0, code, log);
+        using var line = JsonDocument.Parse(File.ReadAllLines(output)[0]);
+        CollectionAssert.AreEqual(new[] { 7592, 1010, 2088, 999 }, line.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+    }
+}
