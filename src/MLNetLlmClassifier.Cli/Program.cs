@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(EvaluateCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         return root;
     }

@@ -46,6 +46,32 @@ public static class RandomCheckpoint
         });
     }
 
+    /// <summary>Qwen3 presets: <c>tiny</c> (hidden 64, 2 layers, the real 151,936-token vocabulary, fp32) and <c>qwen3-0.6b</c> (Qwen/Qwen3-0.6B's shape, bf16).</summary>
+    public static IReadOnlyList<string> Qwen3Presets { get; } = ["tiny", "qwen3-0.6b"];
+
+    /// <summary>
+    /// Writes a random Qwen3 checkpoint with the tokenizer files of <paramref name="tokenizerFolder"/> (tokenizer.json,
+    /// tokenizer_config.json) to <paramref name="outDir"/>, in the dtype of the preset's config (bf16 for qwen3-0.6b,
+    /// as the published checkpoint). The folder appears whole or not at all.
+    /// </summary>
+    public static void CreateQwen3(string preset, string tokenizerFolder, string outDir, int seed)
+    {
+        var config = preset switch
+        {
+            "tiny" => Qwen3.Qwen3Config.Tiny(),
+            "qwen3-0.6b" => Qwen3.Qwen3Config.Qwen3_0_6B(),
+            _ => throw new ArgumentException($"Preset '{preset}' is not a Qwen3 preset: use {string.Join(" or ", Qwen3Presets)}.", nameof(preset)),
+        };
+        BuildFolderAtomically(outDir, tmp =>
+        {
+            TokenizerFolder.CopyTokenizerFiles(tokenizerFolder, tmp);
+            var tokenizer = Qwen3Tokenizer.FromFolder(tmp);
+            if (tokenizer.VocabSize > config.VocabSize)
+                throw new ArgumentException($"The tokenizer in '{tokenizerFolder}' has {tokenizer.VocabSize} tokens, more than the preset's vocab_size {config.VocabSize}.");
+            Qwen3.Qwen3ForCausalLM.CreateRandomCheckpoint(config, tmp, seed, config.WeightDtype);
+        });
+    }
+
     /// <summary>
     /// Builds a folder next to its destination and renames it into place, so that a failure leaves
     /// nothing half-written. The destination must not exist or be empty.

@@ -85,9 +85,11 @@ internal sealed class AdamW : IDisposable
         using var _ = no_grad();
         foreach (var s in _slots)
         {
+            // Tensor.grad returns a new handle each call: take it inside the scope so that the handle is
+            // released at once, not at finalisation (which would keep every step's gradients alive).
+            using var scope = NewDisposeScope();
             var grad = s.Param.grad;
             if (grad is null) continue;
-            using var scope = NewDisposeScope();
             var g = grad.dtype == ScalarType.Float32 ? grad : grad.to(ScalarType.Float32);
             if (gradScale != 1.0) g = g.mul(gradScale);
             if (s.Decay && _weightDecay != 0) s.Master.mul_(1 - lr * _weightDecay);
