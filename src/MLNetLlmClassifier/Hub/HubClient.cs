@@ -67,7 +67,13 @@ internal sealed partial class HubClient : IDisposable
         if (!response.IsSuccessStatusCode)
             throw ErrorFor(response, id, file: null);
 
-        byte[] body = await ReadCappedAsync(response, MaxApiResponseBytes, ct).ConfigureAwait(false);
+        byte[] body;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            timeout.CancelAfter(_settings.Timeout);
+            try { body = await ReadCappedAsync(response, MaxApiResponseBytes, timeout.Token).ConfigureAwait(false); }
+            catch (Exception e) when (IsNetworkFailure(e, ct)) { throw new HubUnreachableException(url, e); }
+        }
         try
         {
             using var json = JsonDocument.Parse(body);

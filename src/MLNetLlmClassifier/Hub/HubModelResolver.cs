@@ -149,14 +149,14 @@ public static class HubModelResolver
         string repoFolder = cache.RepoFolder(id);
         string? commit = cache.CachedCommit(id);
         string? missing = commit is null
-            ? (id.RevisionIsCommit ? null : $"no {Path.Combine(repoFolder, "refs", id.Revision)}")
+            ? $"no {Path.Combine(repoFolder, "refs", id.Revision)}"
             : HubCache.MissingFromSnapshot(cache.SnapshotFolder(id, commit));
-        if (commit is not null && missing is null)
-            return cache.SnapshotFolder(id, commit);
+        if (missing is null)
+            return cache.SnapshotFolder(id, commit!);
 
         bool offlineSet = inner is null;
         throw new HubException(HubErrorKind.Offline, id.RepoId,
-            $"{offlineReason}, and {id} is not in the Hugging Face cache {cache.Root} ({missing ?? "no snapshot"}). " +
+            $"{offlineReason}, and {id} is not in the Hugging Face cache {cache.Root} ({missing}). " +
             (offlineSet
                 ? "Unset HF_HUB_OFFLINE to download it, or give a local model folder."
                 : "You seem to be offline: download it on a connected machine (e.g. `huggingface-cli download " + id.RepoId +

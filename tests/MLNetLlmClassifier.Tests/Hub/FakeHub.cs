@@ -5,11 +5,21 @@ using System.Text.Json;
 
 namespace MLNetLlmClassifier.Tests.Hub;
 
+/// <summary>How a repository is protected on the fake hub.</summary>
+internal enum Access
+{
+    Public,
+    /// <summary>Anyone sees the revision info; downloads need the token (401 GatedRepo), as on huggingface.co.</summary>
+    Gated,
+    /// <summary>Without the token the repository does not exist (401 RepoNotFound), as on huggingface.co.</summary>
+    Private,
+}
+
 /// <summary>One repository of the fake hub: commits of files, <c>main</c> pointing at the latest.</summary>
-internal sealed class FakeRepo(string repoId, bool gated)
+internal sealed class FakeRepo(string repoId, Access access)
 {
     public string RepoId { get; } = repoId;
-    public bool Gated { get; } = gated;
+    public Access Access { get; } = access;
     public Dictionary<string, Dictionary<string, byte[]>> Commits { get; } = new(StringComparer.Ordinal);
     public string Main { get; private set; } = "";
 
@@ -56,9 +66,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>Old repository ids answered with a relative 307 to the new id's URL, as the hub does for renamed repositories.</summary>
     public ConcurrentDictionary<string, string> Renamed { get; } = new(StringComparer.Ordinal);
 
-    public FakeRepo AddRepo(string repoId, Dictionary<string, byte[]> files, bool gated = false)
+    public FakeRepo AddRepo(string repoId, Dictionary<string, byte[]> files, Access access = Access.Public)
     {
-        var repo = new FakeRepo(repoId, gated);
+        var repo = new FakeRepo(repoId, access);
         repo.Commit(files);
         _repos[repoId] = repo;
         return repo;
@@ -90,7 +100,7 @@ internal sealed class FakeHub : IDisposable
         // GET /api/models/{owner}/{name}/revision/{revision}
         if (parts.Length >= 6 && parts[0] == "api" && parts[1] == "models" && parts[4] == "revision")
         {
-            if (!TryRepo(parts[2] + "/" + parts[3], request, out var repo, out var error)) return error;
+            if (!TryRepo(parts[2] + "/" + parts[3], request, download: false, out var repo, out var error)) return error;
             string revision = string.Join('/', parts[5..]);
             if (!TryCommit(repo, revision, out var commit)) return Error(404, "RevisionNotFound", $"Invalid rev id: {revision}");
             var info = new
@@ -107,7 +117,7 @@ internal sealed class FakeHub : IDisposable
         // HEAD or GET /{owner}/{name}/resolve/{revision}/{file}
         if (parts.Length >= 5 && parts[2] == "resolve")
         {
-            if (!TryRepo(parts[0] + "/" + parts[1], request, out var repo, out var error)) return error;
+            if (!TryRepo(parts[0] + "/" + parts[1], request, download: true, out var repo, out var error)) return error;
             if (!TryCommit(repo, parts[3], out var commit)) return Error(404, "RevisionNotFound", $"Invalid rev id: {parts[3]}");
             string file = string.Join('/', parts[4..]);
             if (!repo.Commits[commit].TryGetValue(file, out var content))
@@ -161,15 +171,22 @@ internal sealed class FakeHub : IDisposable
         return partial;
     }
 
-    private bool TryRepo(string repoId, LoopbackRequest request, out FakeRepo repo, out LoopbackResponse error)
+    private bool TryRepo(string repoId, LoopbackRequest request, bool download, out FakeRepo repo, out LoopbackResponse error)
     {
         error = null!;
+        bool authorized = request.Header("Authorization") == $"Bearer {Token}";
         if (!_repos.TryGetValue(repoId, out repo!))
         {
             error = Error(404, "RepoNotFound", "Repository not found");
             return false;
         }
-        if (repo.Gated && request.Header("Authorization") != $"Bearer {Token}")
+        if (repo.Access == Access.Private && !authorized)
+        {
+            // The hub does not tell a private repository from a missing one.
+            error = Error(401, "RepoNotFound", "Repository not found");
+            return false;
+        }
+        if (repo.Access == Access.Gated && download && !authorized)
         {
             error = Error(401, "GatedRepo", $"Access to model {repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.");
             return false;

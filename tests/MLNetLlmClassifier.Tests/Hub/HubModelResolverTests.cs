@@ -161,7 +161,7 @@ public class HubModelResolverTests
     {
         using var tmp = new TempFolder();
         using var hub = new FakeHub();
-        hub.AddRepo(RepoId, BertRepo(), gated: true);
+        hub.AddRepo(RepoId, BertRepo(), Access.Gated);
         hub.Renamed["acme/old-bert"] = RepoId;
 
         string folder = HubModelResolver.Resolve("acme/old-bert", Options(hub, tmp, token: FakeHub.Token));
@@ -177,7 +177,7 @@ public class HubModelResolverTests
     {
         using var tmp = new TempFolder();
         using var hub = new FakeHub();
-        hub.AddRepo(RepoId, BertRepo(), gated: true);
+        hub.AddRepo(RepoId, BertRepo(), Access.Gated);
 
         var e = Assert.ThrowsExactly<HubException>(() => HubModelResolver.Resolve(RepoId, Options(hub, tmp)));
         Assert.AreEqual(HubErrorKind.Unauthorized, e.Kind);
@@ -195,11 +195,26 @@ public class HubModelResolverTests
     }
 
     [TestMethod]
+    public void APrivateModelLooksMissingWithoutTheToken()
+    {
+        using var tmp = new TempFolder();
+        using var hub = new FakeHub();
+        hub.AddRepo(RepoId, BertRepo(), Access.Private);
+
+        var e = Assert.ThrowsExactly<HubException>(() => HubModelResolver.Resolve(RepoId, Options(hub, tmp)));
+        Assert.AreEqual(HubErrorKind.NotFound, e.Kind);
+        StringAssert.Contains(e.Message, "not found");
+        StringAssert.Contains(e.Message, "if the repository is private, set HF_TOKEN");
+
+        Assert.IsTrue(File.Exists(Path.Combine(HubModelResolver.Resolve(RepoId, Options(hub, tmp, token: FakeHub.Token)), "config.json")));
+    }
+
+    [TestMethod]
     public void TheTokenFileOfHuggingfaceCliLoginIsUsed()
     {
         using var tmp = new TempFolder();
         using var hub = new FakeHub();
-        hub.AddRepo(RepoId, BertRepo(), gated: true);
+        hub.AddRepo(RepoId, BertRepo(), Access.Gated);
         Directory.CreateDirectory(tmp.File("hf-home"));
         File.WriteAllText(tmp.File("hf-home", "token"), FakeHub.Token + "\n");
 
@@ -474,7 +489,7 @@ public class HubModelResolverTests
     {
         using var tmp = new TempFolder();
         using var hub = new FakeHub();
-        hub.AddRepo(RepoId, BertRepo(), gated: true);
+        hub.AddRepo(RepoId, BertRepo(), Access.Gated);
         var env = new Dictionary<string, string>
         {
             ["HF_ENDPOINT"] = hub.Hub.BaseUri + "/",
