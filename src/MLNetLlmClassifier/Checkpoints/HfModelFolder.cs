@@ -105,7 +105,12 @@ public static class HfModelFolder
         return node as JsonObject ?? throw new InvalidDataException($"{path} holds a JSON {node?.GetValueKind().ToString() ?? "null"}, not an object.");
     }
 
-    private static CheckpointWeights OpenSharded(string dir, string indexPath)
+    /// <summary>
+    /// Reads the <c>weight_map</c> of a <c>model.safetensors.index.json</c>: tensor name → shard file name.
+    /// The index is untrusted, so every shard must be a plain file name inside the model folder.
+    /// </summary>
+    /// <exception cref="InvalidDataException">No weight_map object, or an entry is not a plain file name.</exception>
+    public static IReadOnlyDictionary<string, string> ReadWeightMap(string indexPath)
     {
         var index = ReadJsonObject(indexPath);
         if (index["weight_map"] is not JsonObject weightMap)
@@ -117,11 +122,16 @@ public static class HfModelFolder
             if (value is not JsonValue v || v.GetValueKind() != JsonValueKind.String)
                 throw new InvalidDataException($"{indexPath}: weight_map['{name}'] is not a file name string.");
             string shard = v.GetValue<string>();
-            // The index is untrusted: a shard must be a plain file name inside the folder.
             if (shard.Length == 0 || shard is "." or ".." || shard.IndexOfAny(['/', '\\', ':']) >= 0 || shard != Path.GetFileName(shard))
                 throw new InvalidDataException($"{indexPath}: weight_map['{name}'] = '{shard}' is not a plain file name in the model folder.");
             nameToShard[name] = shard;
         }
+        return nameToShard;
+    }
+
+    private static CheckpointWeights OpenSharded(string dir, string indexPath)
+    {
+        var nameToShard = ReadWeightMap(indexPath);
 
         var files = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
         try
