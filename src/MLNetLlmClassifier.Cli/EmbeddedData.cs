@@ -26,6 +26,29 @@ public static class EmbeddedData
                 fileName);
     }
 
+    /// <summary>
+    /// Writes the embedded Qwen3 tokenizer (tokenizer.json, tokenizer_config.json) into <paramref name="folder"/>,
+    /// for building tiny random Qwen3 checkpoints without any download.
+    /// </summary>
+    public static void WriteQwen3Tokenizer(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        using (var gz = new System.IO.Compression.GZipStream(Open("qwen3-tokenizer.json.gz"), System.IO.Compression.CompressionMode.Decompress))
+        using (var f = File.Create(Path.Combine(folder, "tokenizer.json")))
+            gz.CopyTo(f);
+        using (var s = Open("qwen3-tokenizer_config.json"))
+        using (var f = File.Create(Path.Combine(folder, "tokenizer_config.json")))
+            s.CopyTo(f);
+    }
+
+    /// <summary>Writes the embedded bert-base-uncased vocabulary to <paramref name="path"/>.</summary>
+    public static void WriteBertVocab(string path)
+    {
+        using var s = Open("bert-base-uncased-vocab.txt");
+        using var f = File.Create(path);
+        s.CopyTo(f);
+    }
+
     /// <summary>Opens the embedded AG News sample (CSV, no header: label 1–4, title, description).</summary>
     public static Stream OpenAgNewsSample() => Open(AgNewsSampleFileName);
 

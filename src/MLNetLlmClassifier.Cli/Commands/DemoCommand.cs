@@ -31,8 +31,7 @@ internal static class DemoCommand
                 if (!File.Exists(Path.Combine(modelPath, "model.safetensors")))
                 {
                     var vocab = Path.Combine(dir, "bert-base-uncased-vocab.txt");
-                    using (var s = EmbeddedData.Open("bert-base-uncased-vocab.txt"))
-                    using (var f = File.Create(vocab)) s.CopyTo(f);
+                    EmbeddedData.WriteBertVocab(vocab);
                     Checkpoints.RandomCheckpoint.CreateBert("tiny", vocab, lowercase: true, modelPath, seed: 1);
                 }
                 Console.WriteLine($"No pretrained weights: using a tiny random BERT at {modelPath}. Accuracy from scratch on 1,400 rows is far below a pretrained model's;");
