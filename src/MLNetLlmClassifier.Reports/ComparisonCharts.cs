@@ -36,7 +36,7 @@ internal static class ComparisonCharts
 
     /// <summary>
     /// Two panels, validation macro-F1 and validation log-loss against the epoch (or the optimizer step when a model
-    /// did not report epochs), one line per model and a shared legend on the right. Models without evaluations
+    /// did not report epochs), one line per model and a shared legend on the right. Models without (finite) evaluations
     /// during training (a classic baseline, zero-shot prompting) are dashed horizontal lines at their test figure.
     /// </summary>
     public static byte[] LearningCurves(IReadOnlyList<ModelRunResult> models)
@@ -45,8 +45,8 @@ internal static class ComparisonCharts
         // Epochs compare models with different batch sizes; steps are the fallback when epochs were not reported.
         bool byEpoch = withCurve.All(m => m.Evaluations.Any(e => e.Epoch > 0));
         string xLabel = byEpoch ? "epoch (fraction of the training split seen)" : "optimizer step";
-        var f1 = NewPlot("Validation macro-F1 (higher is better)", xLabel, "macro-F1");
-        var loss = NewPlot("Validation log-loss (lower is better)", xLabel, "log-loss");
+        using var f1 = NewPlot("Validation macro-F1 (higher is better)", xLabel, "macro-F1");
+        using var loss = NewPlot("Validation log-loss (lower is better)", xLabel, "log-loss");
 
         for (int i = 0; i < models.Count; i++)
         {
@@ -113,7 +113,7 @@ internal static class ComparisonCharts
         }
 
         string title = $"{model.Name}: confusion matrix (test set, {Fmt.Int(model.Test.Rows)} rows)";
-        var plot = NewPlot(title, "predicted class", "actual class");
+        using var plot = NewPlot(title, "predicted class", "actual class");
         plot.HideGrid();
         var heatmap = plot.Add.Heatmap(frac);
         // Blues runs dark to light; reversed, an empty cell is white and a full one dark blue.
@@ -176,8 +176,8 @@ internal static class ComparisonCharts
     {
         int n = models.Count;
         double RowOf(int model) => n - 1 - model;
-        var quality = NewPlot("Test macro-F1 (higher is better)", "macro-F1", "");
-        var speed = NewPlot("Inference throughput on the test set", "", "");
+        using var quality = NewPlot("Test macro-F1 (higher is better)", "macro-F1", "");
+        using var speed = NewPlot("Inference throughput on the test set", "", "");
 
         for (int i = 0; i < n; i++)
         {
