@@ -94,14 +94,14 @@ internal static class CliCommon
 
     /// <summary>Prints progress lines with a timestamp (plain text, suitable for logs and CI).</summary>
     public static IProgress<Training.TrainingProgress> ConsoleProgress(string prefix, int everySteps = 10) =>
-        new SyncProgress<Training.TrainingProgress>(p =>
+        new InlineProgress<Training.TrainingProgress>(p =>
         {
             if (p.Kind == Training.TrainingEventKind.Step && p.Step != 1 && p.Step % everySteps != 0 && p.Step != p.TotalSteps) return;
             Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {prefix}{p.Message}");
         });
 
     /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool and reorders lines).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    internal sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using MLNetLlmClassifier.Data;
 
@@ -33,25 +34,42 @@ internal static class EvaluateCommand
         return cmd;
     }
 
-    /// <summary>Scores the table (up to the classifier's key output) and evaluates with ML.NET's multiclass evaluator.</summary>
+    /// <summary>
+    /// Scores the table with any multiclass pipeline that ends in MapKeyToValue (ours or a classic ML.NET one) and
+    /// evaluates it with ML.NET's multiclass evaluator. Class names come from the Score column's slot names.
+    /// </summary>
     internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table)
     {
-        var classifier = ClassifierPipeline.FindClassifier(model);
-        var known = classifier.ClassNames.ToHashSet(StringComparer.Ordinal);
+        IDataView view = table.ToDataView(ml);
+        // Apply every step but the final MapKeyToValue: the evaluator wants the key-typed PredictedLabel.
+        var steps = model is IEnumerable<ITransformer> chain ? chain.ToList() : [model];
+        foreach (var t in steps)
+            if (t is not KeyToValueMappingTransformer) view = t.Transform(view);
+        var classNames = ClassNames(view);
+        var known = classNames.ToHashSet(StringComparer.Ordinal);
         var unknown = table.CountByLabel().Where(kv => !known.Contains(kv.Key)).ToList();
         if (unknown.Sum(kv => kv.Value) == table.Count)
             throw new ArgumentException(
                 $"None of the labels of {table.Source} ({string.Join(", ", unknown.Select(kv => kv.Key).Take(10))}) is a class of the model " +
-                $"({string.Join(", ", classifier.ClassNames)}). Rename them with --label-names (e.g. 1=World,2=Sports,...) or check --label-column.");
+                $"({string.Join(", ", classNames)}). Rename them with --label-names (e.g. 1=World,2=Sports,...) or check --label-column.");
         if (unknown.Count > 0)
             Console.Error.WriteLine($"warning: {unknown.Sum(kv => kv.Value)} rows have labels the model does not know " +
                                     $"({string.Join(", ", unknown.Select(kv => kv.Key).Take(10))}); the evaluator skips them.");
-        IDataView view = table.ToDataView(ml);
-        // Apply every step but the final MapKeyToValue: the evaluator wants the key-typed PredictedLabel.
-        foreach (var t in (IEnumerable<ITransformer>)model)
-            if (t is not KeyToValueMappingTransformer) view = t.Transform(view);
         var sw = Stopwatch.StartNew();
         var metrics = ml.MulticlassClassification.Evaluate(view, "Label", "Score", "PredictedLabel");
-        return EvaluationReport.From(metrics, classifier.ClassNames, table.Count, sw.Elapsed.TotalSeconds);
+        return EvaluationReport.From(metrics, classNames, table.Count, sw.Elapsed.TotalSeconds);
+    }
+
+    private static string[] ClassNames(IDataView scored)
+    {
+        var score = scored.Schema["Score"];
+        if (score.HasSlotNames())
+        {
+            VBuffer<ReadOnlyMemory<char>> names = default;
+            score.GetSlotNames(ref names);
+            return names.DenseValues().Select(n => n.ToString()).ToArray();
+        }
+        int count = score.Type is VectorDataViewType v ? v.Size : 0;
+        return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     }
 }
