@@ -44,10 +44,10 @@ public static class DefaultSearchSpaces
     }
 
     /// <summary>
-    /// The classic baseline (FeaturizeText + SdcaMaximumEntropy): L2Regularization log-uniform [1e-6, 1] and
+    /// The classic baseline (FeaturizeText + SdcaMaximumEntropy): L2Regularization log-uniform [1e-5, 0.1] and
     /// L1Regularization log-uniform [1e-7, 0.1] (fields of <c>SdcaMaximumEntropyMulticlassTrainer.Options</c>).
     /// </summary>
     public static SearchSpace SdcaTextBaseline() => new SearchSpace()
-        .AddLogUniform("L2Regularization", 1e-6, 1)
+        .AddLogUniform("L2Regularization", 1e-5, 0.1)
         .AddLogUniform("L1Regularization", 1e-7, 0.1);
 }

@@ -124,9 +124,9 @@ public sealed class SearchSpace : IReadOnlyList<SearchDimension>
     {
         ArgumentNullException.ThrowIfNull(type);
         var space = new SearchSpace();
-        var members = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Cast<MemberInfo>()
-            .Concat(type.GetFields(BindingFlags.Public | BindingFlags.Instance))
-            .OrderBy(m => m.MetadataToken);
+        // Properties, then fields, each in declaration order (metadata order).
+        var members = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(m => m.MetadataToken).Cast<MemberInfo>()
+            .Concat(type.GetFields(BindingFlags.Public | BindingFlags.Instance).OrderBy(m => m.MetadataToken));
         foreach (var m in members)
         {
             var memberType = m is PropertyInfo p ? p.PropertyType : ((FieldInfo)m).FieldType;

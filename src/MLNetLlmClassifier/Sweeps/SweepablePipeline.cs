@@ -98,7 +98,8 @@ public sealed class SweepablePipeline
     /// <summary>
     /// Adds the classic ML.NET baseline: FeaturizeText on <paramref name="textColumn"/> then SdcaMaximumEntropy, swept over its
     /// regularisation (default <see cref="DefaultSearchSpaces.SdcaTextBaseline"/>; dimensions name fields of
-    /// <c>SdcaMaximumEntropyMulticlassTrainer.Options</c>). Trials take seconds, so a sweep shows what the transformers must beat.
+    /// <c>SdcaMaximumEntropyMulticlassTrainer.Options</c>), at most 50 passes unless the space sweeps MaximumNumberOfIterations.
+    /// Trials take seconds, so a sweep shows what the transformers must beat.
     /// </summary>
     public SweepablePipeline AddSdcaTextBaseline(string textColumn = "Sentence1", string labelColumn = "Label", SearchSpace? space = null, string name = "sdca")
     {
@@ -108,7 +109,8 @@ public sealed class SweepablePipeline
             throw new ArgumentException($"Candidate '{name}': SdcaMaximumEntropyMulticlassTrainer.Options has no public settable member for {string.Join(", ", missing)}.", nameof(space));
         return AddEstimator(name, space, (ml, p) =>
         {
-            var o = new SdcaMaximumEntropyMulticlassTrainer.Options { LabelColumnName = labelColumn, FeatureColumnName = "Features" };
+            // A cap on passes: with little regularisation SDCA's automatic count runs for many passes over small data.
+            var o = new SdcaMaximumEntropyMulticlassTrainer.Options { LabelColumnName = labelColumn, FeatureColumnName = "Features", MaximumNumberOfIterations = 50 };
             OptionsBinder.Apply(o, p);
             return ml.Transforms.Text.FeaturizeText("Features", textColumn)
                 .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(o));
