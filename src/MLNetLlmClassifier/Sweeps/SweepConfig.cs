@@ -252,7 +252,7 @@ public sealed class SweepCandidateConfig
     /// <summary>Unique name in results; default the trainer's.</summary>
     public string? Name { get; set; }
 
-    /// <summary>The trainer: "bert", "decoder" (prompted Qwen3), or whatever else the caller supports (e.g. a classic baseline).</summary>
+    /// <summary>The trainer: "bert", "decoder" (prompted Qwen3), "sdca" (the classic baseline), or whatever else the caller supports.</summary>
     public string Trainer { get; set; } = "";
 
     /// <summary>Hugging Face model folder (resolved against the config file's folder).</summary>
@@ -262,7 +262,7 @@ public sealed class SweepCandidateConfig
     public Dictionary<string, JsonElement> Options { get; set; } = new();
 
     /// <summary>
-    /// Start from the trainer's default space (bert, decoder) before <see cref="Space"/> is applied. Default true; false sweeps
+    /// Start from the trainer's default space (bert, decoder, sdca) before <see cref="Space"/> is applied. Default true; false sweeps
     /// only the dimensions in <see cref="Space"/>.
     /// </summary>
     public bool UseDefaultSpace { get; set; } = true;
@@ -282,6 +282,7 @@ public sealed class SweepCandidateConfig
         {
             "bert" => DefaultSearchSpaces.Bert(),
             "decoder" or "qwen3" or "prompted-decoder" => DefaultSearchSpaces.PromptedDecoder(),
+            "sdca" => DefaultSearchSpaces.SdcaTextBaseline(),
             _ => new SearchSpace(),
         };
         foreach (var (name, spec) in Space)

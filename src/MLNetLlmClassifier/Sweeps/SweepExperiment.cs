@@ -63,13 +63,14 @@ public sealed class SweepExperiment
     private MetricSettings _metric = new(SweepMetric.MacroF1, "Label", "Score", "PredictedLabel", 0);
     private int? _maxTrials;
     private TimeSpan? _maxTime;
-    private ITuner? _tuner;
+    private Func<int, ITuner>? _tuner;
     private IPruner? _pruner;
     private int? _seed;
     private string? _outputFolder;
     private ISweepMonitor? _monitor;
     private ISweepChartRenderer? _charts;
     private bool _running;
+    private readonly object _runLock = new();
 
     /// <summary>Creates an experiment; <c>mlContext.Sweeps().CreateExperiment()</c> does the same.</summary>
     public SweepExperiment(MLContext mlContext) => _ml = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
@@ -156,21 +157,35 @@ public sealed class SweepExperiment
         return this;
     }
 
-    /// <summary>Sets the tuner. Default <see cref="TpeTuner"/> with the sweep's seed.</summary>
+    /// <summary>Sets the tuner (with its own seed). Default <see cref="TpeTuner"/> with the sweep's seed.</summary>
     public SweepExperiment SetTuner(ITuner tuner)
     {
-        _tuner = tuner ?? throw new ArgumentNullException(nameof(tuner));
+        ArgumentNullException.ThrowIfNull(tuner);
+        _tuner = _ => tuner;
         return this;
     }
 
-    /// <summary>Uses random search (as AutoML's SetRandomSearchTuner).</summary>
-    public SweepExperiment SetRandomSearchTuner(int? seed = null) => SetTuner(new RandomTuner(seed ?? _seed ?? 0));
+    /// <summary>Uses random search (as AutoML's SetRandomSearchTuner), seeded with the sweep's seed.</summary>
+    public SweepExperiment SetRandomSearchTuner()
+    {
+        _tuner = seed => new RandomTuner(seed);
+        return this;
+    }
 
-    /// <summary>Uses grid search (as AutoML's SetGridSearchTuner) with <paramref name="steps"/> values per continuous range.</summary>
-    public SweepExperiment SetGridSearchTuner(int steps = 5, bool shuffle = true) => SetTuner(new GridTuner(steps, shuffle, _seed ?? 0));
+    /// <summary>Uses grid search (as AutoML's SetGridSearchTuner) with <paramref name="steps"/> values per continuous range, shuffled with the sweep's seed.</summary>
+    public SweepExperiment SetGridSearchTuner(int steps = 5, bool shuffle = true)
+    {
+        _ = new GridTuner(steps, shuffle); // checks the arguments now
+        _tuner = seed => new GridTuner(steps, shuffle, seed);
+        return this;
+    }
 
-    /// <summary>Uses the Tree-structured Parzen Estimator (the default).</summary>
-    public SweepExperiment SetTpeTuner(int? seed = null) => SetTuner(new TpeTuner(seed ?? _seed ?? 0));
+    /// <summary>Uses the Tree-structured Parzen Estimator (the default), seeded with the sweep's seed.</summary>
+    public SweepExperiment SetTpeTuner()
+    {
+        _tuner = seed => new TpeTuner(seed);
+        return this;
+    }
 
     /// <summary>Sets the pruner; null turns pruning off. Default <see cref="SuccessiveHalvingPruner"/> with its defaults.</summary>
     public SweepExperiment SetPruner(IPruner? pruner)
@@ -225,7 +240,7 @@ public sealed class SweepExperiment
     /// </summary>
     public Task<SweepResult> RunAsync(CancellationToken cancellationToken = default)
     {
-        lock (_ml)
+        lock (_runLock)
         {
             if (_running) throw new InvalidOperationException("This experiment is already running.");
             _running = true;
@@ -233,7 +248,7 @@ public sealed class SweepExperiment
         return Task.Factory.StartNew(() =>
         {
             try { return Run(cancellationToken); }
-            finally { lock (_ml) _running = false; }
+            finally { lock (_runLock) _running = false; }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
@@ -255,6 +270,7 @@ public sealed class SweepExperiment
             channel.Info(MessageSensitivity.None, m);
             _monitor?.Message(m);
         }
+        void TrialLog(string m) => channel.Info(MessageSensitivity.None, m);
 
         SweepResultsFile? results = null;
         var history = new List<TrialRecord>();
@@ -274,12 +290,12 @@ public sealed class SweepExperiment
             {
                 var (train, validation) = Dataset(seed);
                 trainSchemaSource = train;
-                var runner = _pipeline!.CreateRunner(_ml, train, validation, _metric, Log);
+                var runner = _pipeline!.CreateRunner(train, validation, _metric, TrialLog);
                 foreach (var c in pipelineCandidates) runners[c.Name] = runner;
             }
             foreach (var (space, runner) in _customCandidates) runners[space.Name] = runner;
 
-            var tuner = _tuner ?? new TpeTuner(seed);
+            var tuner = _tuner?.Invoke(seed) ?? new TpeTuner(seed);
             var pruner = _pruner ?? new SuccessiveHalvingPruner();
             var random = new RandomTuner(seed);
             var state = new BestState(maximize, new SweepLeaderboard(history, _metric.Metric).Best);

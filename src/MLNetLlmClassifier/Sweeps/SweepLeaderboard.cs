@@ -94,7 +94,7 @@ public sealed class SweepLeaderboard
         int rank = 1;
         foreach (var r in Ranked)
         {
-            string metric = r.Metric is { } m && double.IsFinite(m) ? m.ToString("F4", ci) + (r.Status == TrialStatus.Pruned ? " †" : "") : "–";
+            string metric = r.Status != TrialStatus.Failed && r.Metric is { } m && double.IsFinite(m) ? m.ToString("F4", ci) + (r.Status == TrialStatus.Pruned ? " †" : "") : "–";
             string reached = r.Resource is { } res ? $"epoch {res.ToString("0.##", ci)}, step {r.Step}" : r.Status == TrialStatus.Completed ? "end" : "–";
             sb.Append(ci, $"| {rank++} | {r.TrialId} | {Escape(r.Candidate)} | {r.Status.ToString().ToLowerInvariant()} | {metric} | {reached} | {r.Seconds:F1} |");
             foreach (var n in names) sb.Append(' ').Append(r.Parameters.ContainsKey(n) ? Escape(Shorten(r.Parameters.Format(n))) : "").Append(" |");

@@ -125,8 +125,8 @@ public sealed class SweepablePipeline
         return this;
     }
 
-    internal ITrialRunner CreateRunner(MLContext ml, IDataView train, IDataView validation, MetricSettings metric, Action<string> log) =>
-        new Runner(this, ml, train, validation, metric, log);
+    internal ITrialRunner CreateRunner(IDataView train, IDataView validation, MetricSettings metric, Action<string> log) =>
+        new Runner(this, train, validation, metric, log);
 
     private sealed record Candidate(SweepCandidateSpace Space, Func<MLContext, TrialContext, TrialEnvironment, IEstimator<ITransformer>> Create);
 
@@ -153,7 +153,7 @@ public sealed class SweepablePipeline
         private readonly ITransformer? _prefix;
         private readonly IDataView _train, _validation;
 
-        public Runner(SweepablePipeline pipeline, MLContext ml, IDataView train, IDataView validation, MetricSettings metric, Action<string> log)
+        public Runner(SweepablePipeline pipeline, IDataView train, IDataView validation, MetricSettings metric, Action<string> log)
         {
             _pipeline = pipeline;
             _metric = metric;

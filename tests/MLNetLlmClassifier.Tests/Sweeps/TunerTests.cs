@@ -128,4 +128,18 @@ public class TunerTests
         Assert.AreEqual(SweepStopReason.SearchSpaceExhausted, r.StopReason);
         Assert.AreEqual(65, r.Metric);
     }
+
+    [TestMethod]
+    public void AutoMLStyleTunerSettersUseTheSweepSeed()
+    {
+        string[] Keys(Func<SweepExperiment, SweepExperiment> set) =>
+            set(new MLContext().Sweeps().CreateExperiment()
+                    .AddTrialRunner("synthetic", Space2D(), t => new TrialOutcome(Objective2D(t.Parameters)))
+                    .SetPruner(null).SetBudget(maxTrials: 12))
+                .SetSeed(4).RunAsync().GetAwaiter().GetResult().Trials.Select(t => t.Parameters.Key).ToArray();
+        CollectionAssert.AreEqual(Keys(e => e.SetTuner(new RandomTuner(4))), Keys(e => e.SetRandomSearchTuner()));
+        CollectionAssert.AreEqual(Keys(e => e.SetTuner(new GridTuner(5, true, 4))), Keys(e => e.SetGridSearchTuner()));
+        CollectionAssert.AreEqual(Keys(e => e.SetTuner(new TpeTuner(4))), Keys(e => e.SetTpeTuner()));
+        CollectionAssert.AreEqual(Keys(e => e.SetTuner(new TpeTuner(4))), Keys(e => e), "TPE is the default");
+    }
 }
