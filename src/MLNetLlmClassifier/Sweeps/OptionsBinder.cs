@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MLNetLlmClassifier.Sweeps;
+
+/// <summary>
+/// Sets hyperparameter values on an options object by name, through reflection over its public settable
+/// properties and public fields (ML.NET's own trainer options use fields). A name may be a dotted path into
+/// a nested object (<c>Prompt.Instruction</c>). Values are converted to the member's type: numbers between
+/// numeric types (a non-integral number for an integer member is an error), text to enums, and JSON values
+/// (from a config file) with System.Text.Json. Names match case-insensitively when no exact match exists.
+/// Nothing here knows a particular trainer, so any options class plugs in.
+/// </summary>
+public static class OptionsBinder
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Sets every value on <paramref name="options"/>; the first that cannot be set is an error naming it.</summary>
+    public static void Apply(object options, IEnumerable<KeyValuePair<string, object?>> values)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(values);
+        foreach (var (name, value) in values) Apply(options, name, value);
+    }
+
+    /// <summary>Sets one value, by member name or dotted path.</summary>
+    public static void Apply(object options, string path, object? value)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("Give the name of the option to set.", nameof(path));
+        var parts = path.Split('.');
+        object target = options;
+        for (int i = 0; i < parts.Length - 1; i++)
+        {
+            var member = Find(target.GetType(), parts[i], path, forWrite: false);
+            target = member.Get(target)
+                ?? throw new ArgumentException($"Sweep parameter '{path}': {target.GetType().Name}.{member.Name} is null, so '{parts[i + 1]}' cannot be set on it.");
+        }
+        var last = Find(target.GetType(), parts[^1], path, forWrite: true);
+        last.Set(target, ConvertValue(value, last.Type, path));
+    }
+
+    /// <summary>Whether <paramref name="path"/> names a settable member of <paramref name="optionsType"/> (walking nested member types).</summary>
+    public static bool CanSet(Type optionsType, string path)
+    {
+        var parts = path.Split('.');
+        var type = optionsType;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var m = TryFind(type, parts[i], forWrite: i == parts.Length - 1);
+            if (m is null) return false;
+            type = m.Value.Type;
+        }
+        return true;
+    }
+
+    /// <summary>A shallow copy of an options object (every field copied), so that a trial changes its copy only.</summary>
+    public static T ShallowCopy<T>(T options) where T : class =>
+        (T)typeof(object).GetMethod("MemberwiseClone", BindingFlags.Instance | BindingFlags.NonPublic)!.Invoke(options, null)!;
+
+    /// <summary>Converts a hyperparameter value to a member type; what cannot be converted is an error naming <paramref name="path"/>.</summary>
+    public static object? ConvertValue(object? value, Type type, string path)
+    {
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (value is null)
+        {
+            if (type.IsValueType && underlying is null)
+                throw new ArgumentException($"Sweep parameter '{path}': null cannot be given to an option of type {type.Name}.");
+            return null;
+        }
+        if (value is JsonElement e)
+        {
+            try { return e.ValueKind == JsonValueKind.Null ? ConvertValue(null, type, path) : ConvertValue(e.Deserialize(underlying ?? type, Json), type, path); }
+            catch (JsonException ex) { throw new ArgumentException($"Sweep parameter '{path}': {e.GetRawText()} is not a {Describe(type)} ({ex.Message}).", ex); }
+        }
+        var target = underlying ?? type;
+        if (target.IsInstanceOfType(value)) return value;
+        try
+        {
+            if (target.IsEnum)
+            {
+                if (value is string s)
+                    return Enum.TryParse(target, s, ignoreCase: true, out var parsed) && Enum.IsDefined(target, parsed!) ? parsed
+                        : throw new ArgumentException($"Sweep parameter '{path}': '{s}' is not a {target.Name} (use one of {string.Join(", ", Enum.GetNames(target))}).");
+                if (IsIntegral(value.GetType())) return Enum.ToObject(target, value);
+            }
+            else if (IsNumeric(target) && IsNumeric(value.GetType()))
+            {
+                double d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+                if (IsIntegral(target) && d != Math.Floor(d))
+                    throw new ArgumentException($"Sweep parameter '{path}': {d.ToString(CultureInfo.InvariantCulture)} is not a whole number, but the option is {Describe(type)}.");
+                return Convert.ChangeType(value, target, CultureInfo.InvariantCulture);
+            }
+            else if (IsNumeric(target) && value is string text)
+                return Convert.ChangeType(double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture), target, CultureInfo.InvariantCulture);
+            else if (target == typeof(string) && value is IFormattable f)
+                return f.ToString(null, CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or InvalidCastException)
+        {
+            throw new ArgumentException($"Sweep parameter '{path}': {ChoiceOption.LabelOf(value)} cannot be given to an option of type {Describe(type)} ({ex.Message}).", ex);
+        }
+        throw new ArgumentException($"Sweep parameter '{path}': a value of type {value.GetType().Name} ({ChoiceOption.LabelOf(value)}) cannot be given to an option of type {Describe(type)}.");
+    }
+
+    private static bool IsNumeric(Type t) => t == typeof(double) || t == typeof(float) || t == typeof(decimal) || IsIntegral(t);
+
+    private static bool IsIntegral(Type t) =>
+        t == typeof(int) || t == typeof(long) || t == typeof(short) || t == typeof(byte) || t == typeof(uint) || t == typeof(ulong) || t == typeof(ushort) || t == typeof(sbyte);
+
+    private static string Describe(Type t) => Nullable.GetUnderlyingType(t) is { } u ? u.Name + "?" : t.Name;
+
+    private readonly record struct Member(string Name, Type Type, Func<object, object?> Get, Action<object, object?> Set);
+
+    private static Member Find(Type type, string name, string path, bool forWrite) =>
+        TryFind(type, name, forWrite) ?? throw new ArgumentException(
+            $"Sweep parameter '{path}': {type.Name} has no public {(forWrite ? "settable " : "")}property or field '{name}'. " +
+            $"It has: {string.Join(", ", Settable(type))}.");
+
+    private static Member? TryFind(Type type, string name, bool forWrite)
+    {
+        foreach (var comparison in new[] { StringComparison.Ordinal, StringComparison.OrdinalIgnoreCase })
+        {
+            var p = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .FirstOrDefault(p => string.Equals(p.Name, name, comparison) && p.GetIndexParameters().Length == 0 && (!forWrite || p.SetMethod?.IsPublic == true));
+            if (p is not null) return new Member(p.Name, p.PropertyType, p.GetValue, p.SetValue);
+            var f = type.GetFields(BindingFlags.Public | BindingFlags.Instance)
+                .FirstOrDefault(f => string.Equals(f.Name, name, comparison) && (!forWrite || !f.IsInitOnly));
+            if (f is not null) return new Member(f.Name, f.FieldType, f.GetValue, f.SetValue);
+        }
+        return null;
+    }
+
+    private static IEnumerable<string> Settable(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod?.IsPublic == true).Select(p => p.Name)
+            .Concat(type.GetFields(BindingFlags.Public | BindingFlags.Instance).Where(f => !f.IsInitOnly).Select(f => f.Name))
+            .OrderBy(n => n, StringComparer.Ordinal);
+}
