@@ -1,0 +1,57 @@
+using System.Text.Json.Nodes;
+
+namespace MLNetLlmClassifier.Tests.Cli;
+
+/// <summary><c>mlnet-llm sweep --config</c> end to end on a tiny BERT and the classic baseline, then resumed.</summary>
+[TestClass]
+public class SweepCommandTests
+{
+    [TestMethod]
+    public void SweepRunsFromAConfigFileAndResumesWithoutRepeatingTrials()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"sweep-cli-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        try
+        {
+            var model = Path.Combine(root, "bert-tiny");
+            MLNetLlmClassifier.Checkpoints.RandomCheckpoint.CreateBert("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), true, model, seed: 3);
+            File.WriteAllLines(Path.Combine(root, "train.csv"),
+                new[] { "text,category" }.Concat(Bert.BertTrainerTests.Synthetic(200, 1).Select(r => $"\"{r.Sentence1}\",{r.Label}")));
+            var config = new JsonObject
+            {
+                ["output"] = "out",
+                ["seed"] = 1,
+                ["data"] = new JsonObject { ["train"] = "train.csv", ["validationFraction"] = 0.25, ["labelColumn"] = "category", ["textColumns"] = new JsonArray("text") },
+                ["metric"] = "MacroF1",
+                ["budget"] = new JsonObject { ["maxTrials"] = 3 },
+                ["tuner"] = new JsonObject { ["kind"] = "random" },
+                ["candidates"] = new JsonArray(
+                    new JsonObject { ["trainer"] = "sdca", ["useDefaultSpace"] = false, ["space"] = new JsonObject { ["L2Regularization"] = new JsonObject { ["logUniform"] = new JsonArray(1e-4, 1e-1) } } },
+                    new JsonObject
+                    {
+                        ["trainer"] = "bert", ["model"] = "bert-tiny", ["useDefaultSpace"] = false,
+                        ["options"] = new JsonObject { ["NumberOfEpochs"] = 1, ["BatchSize"] = 16, ["MaxSequenceLength"] = 32, ["Device"] = "cpu" },
+                        ["space"] = new JsonObject { ["LearningRate"] = new JsonObject { ["logUniform"] = new JsonArray(1e-4, 3e-3) } },
+                    }),
+            };
+            var path = Path.Combine(root, "sweep.json");
+            File.WriteAllText(path, config.ToJsonString());
+
+            var (code, output) = CliTests.Run("sweep", "--config", path);
+            Assert.AreEqual(0, code, output);
+            StringAssert.Contains(output, "Best: trial");
+            var results = Path.Combine(root, "out", "trials.jsonl");
+            Assert.AreEqual(3, File.ReadAllLines(results).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+            Assert.IsTrue(File.Exists(Path.Combine(root, "out", "leaderboard.md")));
+
+            // Run again: the budget is already spent, so nothing is retrained and no trial is added.
+            (code, output) = CliTests.Run("sweep", "--config", path);
+            Assert.AreEqual(0, code, output);
+            Assert.AreEqual(3, File.ReadAllLines(results).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
