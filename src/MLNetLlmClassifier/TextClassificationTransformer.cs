@@ -101,6 +101,49 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
     public float[][] Predict(IReadOnlyList<string> texts, IReadOnlyList<string?>? texts2 = null) =>
         ScoreTexts(texts.Select((t, i) => (t, texts2?[i])).ToList());
 
+    /// <summary>
+    /// Writes the fine-tuned network as a standard Hugging Face model folder: config.json, model.safetensors (in the dtype it
+    /// was trained in), the tokenizer files, and mlnet-classifier.json with this library's settings. A BERT classifier loads in
+    /// <c>transformers</c> with <c>AutoModelForSequenceClassification</c> (config.json carries id2label); a prompted Qwen3 decoder
+    /// with <c>AutoModelForCausalLM</c> (the prompt, markers and class names are in mlnet-classifier.json).
+    /// </summary>
+    /// <remarks>The folder is built in a temporary sibling folder and renamed into place, so a failure leaves no half-written
+    /// folder behind and an existing folder is replaced only once the new one is complete.</remarks>
+    /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
+    /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
+    /// <exception cref="IOException"><paramref name="folder"/> is a file, or a non-empty folder and <paramref name="overwrite"/> is false.</exception>
+    public void ExportHuggingFaceFolder(string folder, bool overwrite = false)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        string parent = Path.GetDirectoryName(target) ?? throw new ArgumentException($"'{folder}' is a root folder; give a folder to create.", nameof(folder));
+        if (File.Exists(target)) throw new IOException($"Cannot export to '{target}': it is a file.");
+        bool exists = Directory.Exists(target);
+        if (exists && !overwrite && Directory.EnumerateFileSystemEntries(target).Any())
+            throw new IOException($"Cannot export to '{target}': the folder exists and is not empty (pass overwrite: true to replace it).");
+
+        Directory.CreateDirectory(parent);
+        string tmp = Path.Combine(parent, $".{Path.GetFileName(target)}.tmp-{Guid.NewGuid():N}");
+        string old = tmp + "-old";
+        try
+        {
+            _model.SaveModelFolder(tmp);
+            if (exists) Directory.Move(target, old);
+            try { Directory.Move(tmp, target); }
+            catch
+            {
+                if (exists) Directory.Move(old, target);
+                throw;
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        }
+    }
+
     /// <summary>Number of tokens the model sees for a row (special tokens and prompt included, after truncation).</summary>
     public int CountTokens(string text, string? text2 = null) => _model.Encode(text ?? "", text2).Length;
 

@@ -17,6 +17,7 @@ internal static class ClassifierFamilies
     private static readonly Dictionary<string, Func<string, JsonObject, Device, ITrainableClassifier>> Loaders = new()
     {
         [Bert.BertClassifierModel.FamilyName] = Bert.BertClassifierModel.Load,
+        [Qwen3.PromptedDecoderClassifierModel.FamilyName] = Qwen3.PromptedDecoderClassifierModel.Load,
     };
 
     /// <summary>Registers the loader of a model family (idempotent for the same name).</summary>

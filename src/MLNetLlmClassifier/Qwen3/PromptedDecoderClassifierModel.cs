@@ -1,0 +1,261 @@
+using System.Text.Json.Nodes;
+using MLNetLlmClassifier.MLNet;
+using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Torch;
+using MLNetLlmClassifier.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.Qwen3;
+
+/// <summary>
+/// A Qwen3 causal LM as a classifier for the shared loop: each row becomes a multiple-choice prompt (<see cref="ChoicePrompt"/>),
+/// training is supervised fine-tuning on the answer tokens only, and a class's score is its answer's likelihood at the answer
+/// position, read in one forward pass without generation.
+/// </summary>
+/// <remarks>
+/// <para><b>Batches</b> are right-padded to the longest row, with the attention mask and each row's real length; the answer
+/// position of a row is its own last prompt token, so a padded batch scores each row as it would be scored alone.</para>
+/// <para><b>Loss</b> of a row with class c: the mean of the cross-entropies, over the whole vocabulary, of the answer tokens
+/// (c's marker tokens, then <c>&lt;|im_end|&gt;</c>) given the prompt and the answer so far; prompt tokens carry no loss. Logits are
+/// computed only at the answer positions (<see cref="Qwen3ForCausalLM.LogitsAt"/>). The batch loss is the mean over rows, weighted by
+/// the class weights when given (Σ wᵢ·lossᵢ / Σ wᵢ, as PyTorch's weighted cross-entropy). Label smoothing ε replaces the target of
+/// the first answer token (the token that decides the class) by (1 − ε)·one-hot + ε/C on each of the C option tokens: it is
+/// spread over the options, not over the vocabulary, as a C-class classifier would.</para>
+/// <para><b>Scores</b>: log-probabilities of the options renormalised over the options. With single-token markers that is the
+/// softmax over the option tokens' logits at the answer position (only those C rows of the LM head are multiplied). With
+/// multi-token markers, an option's log-likelihood is the sum of its tokens' log-probabilities under teacher forcing: one extra
+/// row per (input row, multi-token option) holds prompt + the marker's first tokens, so scoring costs up to 1 + C forward passes
+/// per row instead of 1.</para>
+/// </remarks>
+internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
+{
+    public const string FamilyName = "qwen3-prompted";
+
+    private readonly Qwen3ForCausalLM _net;
+    private readonly Qwen3Tokenizer _tokenizer;
+    private readonly string _tokenizerFolder;
+    private readonly string[] _classNames;
+    private readonly Tensor _firstTokens;   // [C] int64 on the device
+
+    private PromptedDecoderClassifierModel(Qwen3ForCausalLM net, Qwen3Tokenizer tokenizer, string tokenizerFolder,
+        IReadOnlyList<string> classNames, ChoicePrompt prompt)
+    {
+        _net = net;
+        _tokenizer = tokenizer;
+        _tokenizerFolder = tokenizerFolder;
+        _classNames = classNames.ToArray();
+        Prompt = prompt;
+        _firstTokens = tensor(prompt.FirstTokenIds.Select(i => (long)i).ToArray(), device: net.Device).DetachFromDisposeScope();
+    }
+
+    /// <summary>The prompt, markers and lengths.</summary>
+    public ChoicePrompt Prompt { get; }
+    public nn.Module Module => _net;
+    public Device Device => _net.Device;
+    public int NumClasses => _classNames.Length;
+    public string Family => FamilyName;
+
+    /// <summary>
+    /// Loads the tokenizer, builds and checks the prompt (before the weights are read, so prompt errors come fast),
+    /// then loads the checkpoint in <paramref name="dtype"/> on <paramref name="device"/>.
+    /// </summary>
+    /// <param name="folder">Hugging Face Qwen3 folder with tokenizer files.</param>
+    /// <param name="classNames">Class names in key order.</param>
+    /// <param name="userTemplate">User message template with {text} and {options}.</param>
+    /// <param name="markers">Marker per class, or null for <see cref="ChoicePrompt.DefaultMarkers"/>.</param>
+    /// <param name="displayNames">Name shown per class in the options block.</param>
+    /// <param name="device">Where the model lives.</param>
+    /// <param name="dtype">Parameter dtype.</param>
+    /// <param name="maxLength">Maximum tokens of prompt plus answer.</param>
+    /// <param name="truncation">Which end of an over-long text is cut.</param>
+    /// <param name="log">Receives progress messages (optional).</param>
+    public static PromptedDecoderClassifierModel Create(string folder, IReadOnlyList<string> classNames, string userTemplate,
+        IReadOnlyList<string>? markers, IReadOnlyList<string> displayNames, Device device, ScalarType dtype, int maxLength,
+        TruncationSide truncation, Action<string>? log)
+    {
+        var tokenizer = Qwen3Tokenizer.FromFolder(folder);
+        if (markers is not null && markers.Count < classNames.Count)
+            throw new ArgumentOutOfRangeException("OptionMarkers", markers.Count, $"Option OptionMarkers has {markers.Count} markers but the label column has {classNames.Count} classes.");
+        var prompt = ChoicePrompt.Create(tokenizer, userTemplate,
+            markers?.Take(classNames.Count).ToArray() ?? ChoicePrompt.DefaultMarkers(classNames.Count, tokenizer),
+            displayNames, maxLength, truncation);
+        log?.Invoke($"Prompted decoder: {prompt}. Prompt:\n{prompt.Render("{text}")}");
+
+        var net = Qwen3ForCausalLM.FromPretrained(folder, device, dtype, log);
+        try
+        {
+            if (tokenizer.VocabSize > net.Config.VocabSize)
+                throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {net.Config.VocabSize}.");
+            return new PromptedDecoderClassifierModel(net, tokenizer, folder, classNames, prompt);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loader for <see cref="ClassifierFamilies"/>: the folder written by <see cref="SaveModelFolder"/>.</summary>
+    /// <remarks>A model saved in bfloat16 is loaded in bfloat16 where bfloat16 is fast (CUDA), and in float32 elsewhere
+    /// (the weights convert exactly; CPU bfloat16 matrix products are slow).</remarks>
+    public static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
+    {
+        static string[] Strings(JsonObject s, string key) =>
+            s[key]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"{key}\".");
+        var names = Strings(settings, "class_names");
+        var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
+        if (dtype != ScalarType.Float32 && !TorchDevice.SupportsFastBf16(device)) dtype = ScalarType.Float32;
+        return Create(folder, names,
+            settings["user_template"]?.GetValue<string>() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"user_template\"."),
+            Strings(settings, "option_markers"), Strings(settings, "display_names"), device, dtype,
+            settings["max_sequence_length"]!.GetValue<int>(),
+            Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
+    }
+
+    /// <summary>
+    /// Writes the Hugging Face folder (config.json, model.safetensors in the parameters' dtype, tokenizer files, which hold the
+    /// chat template) and mlnet-classifier.json with the prompt: user template, markers, display names, class names, the
+    /// rendered prompt with a {text} placeholder, maximum length, truncation side and dtype.
+    /// </summary>
+    public void SaveModelFolder(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        _net.SaveToFolder(folder);
+        TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
+        static JsonArray Array(IEnumerable<string> items) => new(items.Select(n => (JsonNode)n).ToArray());
+        ClassifierFamilies.WriteSettings(folder, FamilyName, new JsonObject
+        {
+            ["class_names"] = Array(_classNames),
+            ["display_names"] = Array(Prompt.DisplayNames),
+            ["option_markers"] = Array(Prompt.Markers),
+            ["user_template"] = Prompt.UserTemplate,
+            // For people and other tools: the exact text before the answer, {text} standing for the row's text.
+            ["prompt"] = Prompt.Render("{text}"),
+            ["answer"] = "marker followed by " + ChoicePrompt.EndOfTurn,
+            ["max_sequence_length"] = Prompt.MaxLength,
+            ["truncation"] = Prompt.Truncation.ToString(),
+            ["dtype"] = _net.Dtype.ToString(),
+        });
+    }
+
+    public EncodedExample Encode(string text, string? text2)
+    {
+        if (text2 is not null) throw new ArgumentException("The prompted decoder classifier takes a single text column.", nameof(text2));
+        var (ids, truncated) = Prompt.Encode(text);
+        return new EncodedExample(ids, null, truncated);
+    }
+
+    /// <summary>Right-padded ids [B,T] and the mask (null when no row is padded, so attention takes the plain causal path).</summary>
+    private (Tensor Ids, Tensor? Mask) Collate(IReadOnlyList<int[]> rows)
+    {
+        int t = rows.Max(r => r.Length);
+        var ids = new long[rows.Count * t];
+        var mask = new long[rows.Count * t];
+        Array.Fill(ids, _tokenizer.PadTokenId);
+        for (int b = 0; b < rows.Count; b++)
+            for (int i = 0; i < rows[b].Length; i++)
+            {
+                ids[b * t + i] = rows[b][i];
+                mask[b * t + i] = 1;
+            }
+        var shape = new long[] { rows.Count, t };
+        bool padded = rows.Any(r => r.Length != t);
+        return (tensor(ids, shape, device: Device), padded ? tensor(mask, shape, device: Device) : null);
+    }
+
+    public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
+    {
+        // Input: prompt + the label's marker. Targets at positions P-1 .. P+L-1: the marker's tokens, then <|im_end|>.
+        var inputs = new int[batch.Count][];
+        int k = Prompt.AnswerLength;
+        var positions = new long[batch.Count * k];
+        var targets = new long[batch.Count * k];
+        var valid = new float[batch.Count * k];
+        for (int b = 0; b < batch.Count; b++)
+        {
+            var marker = Prompt.MarkerIds[labels[b]];
+            int p = batch[b].Length;
+            inputs[b] = [.. batch[b].InputIds, .. marker];
+            for (int j = 0; j < k; j++)
+            {
+                bool real = j <= marker.Length;
+                positions[b * k + j] = p - 1 + (real ? j : 0);
+                targets[b * k + j] = !real ? 0 : j < marker.Length ? marker[j] : Prompt.EndOfTurnId;
+                valid[b * k + j] = real ? 1 : 0;
+            }
+        }
+        var (ids, mask) = Collate(inputs);
+        var shape = new long[] { batch.Count, k };
+        var hidden = _net.HiddenStates(ids, mask);
+        var logp = nn.functional.log_softmax(_net.LogitsAt(hidden, tensor(positions, shape, device: Device)).to(ScalarType.Float32), -1); // [B,K,V]
+        var nll = -logp.gather(2, tensor(targets, shape, device: Device).unsqueeze(2)).squeeze(2);                                        // [B,K]
+        if (settings.LabelSmoothing > 0)
+        {
+            // Smoothing over the options at the deciding (first) answer token: ε/C on each option token, 1-ε on the target.
+            var optionNll = -logp.select(1, 0).index_select(1, _firstTokens).mean([1]);                                                   // [B]
+            var first = nll.select(1, 0) * (1 - settings.LabelSmoothing) + optionNll * settings.LabelSmoothing;
+            nll = torch.cat([first.unsqueeze(1), nll.narrow(1, 1, k - 1)], 1);
+        }
+        var m = tensor(valid, shape, device: Device);
+        var rowLoss = (nll * m).sum(1) / m.sum(1);                                                                                        // [B]
+        if (settings.ClassWeights is null) return rowLoss.mean();
+        var w = settings.ClassWeights.to(ScalarType.Float32).index_select(0, tensor(labels, device: Device));
+        return (rowLoss * w).sum() / w.sum().clamp_min(1e-12);
+    }
+
+    public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch)
+    {
+        var prompts = batch.Select(e => e.InputIds).ToArray();
+        var (ids, mask) = Collate(prompts);
+        var last = tensor(prompts.Select(r => (long)r.Length - 1).ToArray(), device: Device);
+        var hidden = _net.HiddenStates(ids, mask);
+        if (Prompt.SingleTokenMarkers)
+            return nn.functional.log_softmax(_net.LogitsAt(hidden, last, _firstTokens).to(ScalarType.Float32), 1);
+
+        // First tokens: full-vocabulary log-probabilities at the answer position (the continuations below are too).
+        var scores = nn.functional.log_softmax(_net.LogitsAt(hidden, last).to(ScalarType.Float32), 1).index_select(1, _firstTokens); // [B,C]
+        // Continuations, teacher-forced: one row per (row, multi-token option) = prompt + the marker but its last token.
+        var pairs = (from b in Enumerable.Range(0, batch.Count) from c in Enumerable.Range(0, NumClasses)
+                     where Prompt.MarkerIds[c].Length > 1 select (b, c)).ToArray();
+        var extra = new float[batch.Count * NumClasses];
+        for (int start = 0; start < pairs.Length; start += batch.Count)
+        {
+            using var scope = NewDisposeScope();
+            var chunk = pairs.AsSpan(start, Math.Min(batch.Count, pairs.Length - start)).ToArray();
+            int k = chunk.Max(x => Prompt.MarkerIds[x.c].Length) - 1;
+            var positions = new long[chunk.Length * k];
+            var targets = new long[chunk.Length * k];
+            var valid = new float[chunk.Length * k];
+            var rows = new int[chunk.Length][];
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                var (b, c) = chunk[i];
+                var marker = Prompt.MarkerIds[c];
+                int p = prompts[b].Length;
+                rows[i] = [.. prompts[b], .. marker.AsSpan(0, marker.Length - 1)];
+                for (int j = 0; j < k; j++)
+                {
+                    bool real = j + 1 < marker.Length;
+                    positions[i * k + j] = real ? p + j : p - 1;
+                    targets[i * k + j] = real ? marker[j + 1] : 0;
+                    valid[i * k + j] = real ? 1 : 0;
+                }
+            }
+            var (cid, cmask) = Collate(rows);
+            var shape = new long[] { chunk.Length, k };
+            var logp = nn.functional.log_softmax(_net.LogitsAt(_net.HiddenStates(cid, cmask), tensor(positions, shape, device: Device)).to(ScalarType.Float32), -1);
+            var sum = (logp.gather(2, tensor(targets, shape, device: Device).unsqueeze(2)).squeeze(2) * tensor(valid, shape, device: Device)).sum(1);
+            var values = sum.cpu().data<float>().ToArray();
+            for (int i = 0; i < chunk.Length; i++) extra[chunk[i].b * NumClasses + chunk[i].c] = values[i];
+        }
+        var total = scores + tensor(extra, new long[] { batch.Count, NumClasses }, device: Device);
+        return nn.functional.log_softmax(total, 1);
+    }
+
+    public void Dispose()
+    {
+        _firstTokens.Dispose();
+        _net.Dispose();
+    }
+}
