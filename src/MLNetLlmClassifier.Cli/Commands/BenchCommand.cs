@@ -20,7 +20,7 @@ internal static class BenchCommand
 
     public static Command Create()
     {
-        var trainer = new Option<string>("--trainer") { Description = "bert", DefaultValueFactory = _ => "bert" };
+        var trainer = new Option<string>("--trainer") { Description = "bert or qwen3 (the prompted decoder). Default bert.", DefaultValueFactory = _ => "bert" };
         var model = new Option<string>("--model") { Description = "Hugging Face model folder.", Required = true };
         var batch = new Option<int>("--batch-size") { Description = "Rows per batch. Default 32.", DefaultValueFactory = _ => 32 };
         var trainRows = new Option<int>("--train-rows") { Description = "Rows to train on (one epoch). Default 128.", DefaultValueFactory = _ => 128 };

@@ -4,6 +4,7 @@ using Microsoft.ML.Transforms;
 using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.MLNet;
+using MLNetLlmClassifier.Qwen3;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
@@ -27,7 +28,8 @@ internal static class ClassifierPipeline
         IEstimator<TextClassificationTransformer> estimator = trainer switch
         {
             "bert" => ml.MulticlassClassification.Trainers.BertTextClassification((BertTextClassificationTrainer.Options)options),
-            _ => throw new ArgumentException($"--trainer '{trainer}' is not a trainer: use bert."),
+            "qwen3" => ml.MulticlassClassification.Trainers.PromptedDecoderClassifier((PromptedDecoderClassifierTrainer.Options)options),
+            _ => throw new ArgumentException($"--trainer '{trainer}' is not a trainer: use bert or qwen3."),
         };
         var classifier = estimator.Fit(keyed);
         try
@@ -51,7 +53,10 @@ internal static class ClassifierPipeline
             Sentence1ColumnName = TextColumn,
             Sentence2ColumnName = pairs ? Text2Column : null,
         },
-        _ => throw new ArgumentException($"--trainer '{trainer}' is not a trainer: use bert."),
+        "qwen3" => pairs
+            ? throw new ArgumentException("The prompted decoder reads one text column; --text2-column is for BERT sentence pairs.")
+            : new PromptedDecoderClassifierTrainer.Options { ModelPath = modelPath, TextColumnName = TextColumn },
+        _ => throw new ArgumentException($"--trainer '{trainer}' is not a trainer: use bert or qwen3."),
     };
 
     /// <summary>Finds our classifier inside a loaded pipeline.</summary>

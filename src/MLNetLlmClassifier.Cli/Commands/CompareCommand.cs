@@ -265,13 +265,14 @@ internal static class CompareCommand
     /// <summary>Settings that let tiny random checkpoints learn from scratch in a short CPU run.</summary>
     internal static void ApplyFromScratchDefaults(string trainer, TransformerTrainerOptions o, double epochScale)
     {
-        o.LearningRate = 1e-3;
+        // Random weights need a far higher learning rate than fine-tuning does.
+        o.LearningRate = trainer == "bert" ? 1e-3 : 5e-3;
         o.WarmupRatio = 0.05;
         o.WeightDecay = 0.01;
         o.BatchSize = 32;
         o.GradientAccumulationSteps = 1;
-        o.MaxSequenceLength = trainer == "bert" ? 128 : 256;
-        o.NumberOfEpochs = (trainer == "bert" ? 5 : 4) * epochScale;
+        o.MaxSequenceLength = trainer == "bert" ? 128 : 160;
+        o.NumberOfEpochs = (trainer == "bert" ? 5 : 3) * epochScale;
         o.EvaluationInterval = 0.5;
         o.Precision = Precision.Float32;
     }

@@ -52,8 +52,15 @@ internal static class SweepCommand
                     pipeline.AddBert(o, c.CreateSearchSpace(), name);
                     break;
                 }
+                case "decoder" or "qwen3" or "prompted-decoder":
+                {
+                    var o = (Qwen3.PromptedDecoderClassifierTrainer.Options)ClassifierPipeline.NewOptions("qwen3", c.Model ?? "", train.HasText2);
+                    c.ApplyOptions(o);
+                    pipeline.AddTrainer(name, o, c.CreateSearchSpace(), (ml, opts) => ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(opts));
+                    break;
+                }
                 default:
-                    throw new ArgumentException($"{config.SourcePath}: candidate '{name}' has trainer '{c.Trainer}'; use sdca or bert.");
+                    throw new ArgumentException($"{config.SourcePath}: candidate '{name}' has trainer '{c.Trainer}'; use sdca, bert or decoder.");
             }
         }
         var experiment = config.Configure(ml.Sweeps().CreateExperiment()

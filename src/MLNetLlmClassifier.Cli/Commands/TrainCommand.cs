@@ -10,7 +10,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var trainer = new Option<string>("--trainer") { Description = "bert", DefaultValueFactory = _ => "bert" };
+        var trainer = new Option<string>("--trainer") { Description = "bert or qwen3 (the prompted decoder). Default bert.", DefaultValueFactory = _ => "bert" };
         var model = new Option<string>("--model") { Description = "Hugging Face model folder (see init-model for a random one).", Required = true };
         var train = new Option<string>("--train") { Description = "Training data: CSV or TSV.", Required = true };
         var valid = new Option<string?>("--valid") { Description = "Optional validation data, same columns." };

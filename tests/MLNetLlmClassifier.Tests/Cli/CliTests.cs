@@ -87,6 +87,22 @@ public class CliTests
     }
 
     [TestMethod]
+    public void TrainAndPredictWithThePromptedQwen3Decoder()
+    {
+        var qwen = Path.Combine(_root, "qwen3-tiny");
+        var (code, output) = Run("init-model", "--arch", "qwen3", "--preset", "tiny", "--tokenizer", TestPaths.Shared("models", "qwen3-tokenizer"), "--out", qwen);
+        Assert.AreEqual(0, code, output);
+        var zip = Path.Combine(_root, "qwen3.zip");
+        (code, output) = Run([.. new[] { "train", "--trainer", "qwen3", "--model", qwen, "--train", _test, "--out", zip,
+            "--epochs", "1", "--lr", "5e-3", "--batch-size", "16", "--max-length", "160" }, .. Columns]);
+        Assert.AreEqual(0, code, output);
+        (code, output) = Run("predict", "--model", zip, "--text", "the football team scored a late goal");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "PredictedLabel: ");
+        Assert.AreEqual(5, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, "the label and one line per class");
+    }
+
+    [TestMethod]
     public void DivergingTrainingLeavesThePreviousModelUntouched()
     {
         var zip = Path.Combine(_root, "keep.zip");
