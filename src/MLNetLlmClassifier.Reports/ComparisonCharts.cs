@@ -2,6 +2,7 @@ using System.Globalization;
 using MLNetLlmClassifier.Training;
 using ScottPlot;
 using SkiaSharp;
+using static MLNetLlmClassifier.Reports.ChartStyle;
 
 namespace MLNetLlmClassifier.Reports;
 
@@ -11,28 +12,9 @@ namespace MLNetLlmClassifier.Reports;
 /// </summary>
 internal static class ComparisonCharts
 {
-    private const float TitleSize = 18, AxisLabelSize = 15, TickSize = 13;
     private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
 
     private static Color ColorOf(int model) => Palette.GetColor(model);
-
-    /// <summary>
-    /// A sans-serif font that is installed. ScottPlot's own choice falls back to whatever Skia finds first
-    /// (DejaVu Serif on a bare Debian), and asking Skia for a missing family silently gives another one, so each
-    /// candidate is checked by the family it really resolves to.
-    /// </summary>
-    private static readonly Lazy<string> SansFont = new(() =>
-        new[] { "DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "Noto Sans", "Segoe UI", "Open Sans" }
-            .FirstOrDefault(name => string.Equals(Fonts.GetTypeface(name, false, false)?.FamilyName, name, StringComparison.OrdinalIgnoreCase))
-        ?? Fonts.Default);
-
-    /// <summary>Applies the font to every label of a finished plot (call after all plottables are added).</summary>
-    private static Plot Finish(Plot plot)
-    {
-        plot.Font.Set(SansFont.Value);
-        plot.Legend.FontName = SansFont.Value;
-        return plot;
-    }
 
     /// <summary>
     /// Two panels, validation macro-F1 and validation log-loss against the epoch (or the optimizer step when a model
@@ -67,11 +49,7 @@ internal static class ComparisonCharts
             foreach (var p in new[] { f1, loss })
             {
                 p.Axes.SetLimitsX(0, 1);
-                var note = p.Add.Annotation("no model reported validation evaluations during training", Alignment.UpperCenter);
-                note.LabelFontSize = TickSize;
-                note.LabelBackgroundColor = Colors.White;
-                note.LabelBorderColor = Colors.Gray;
-                note.LabelShadowColor = Colors.Transparent;
+                Note(p, "no model reported validation evaluations during training");
             }
         }
         else
@@ -256,26 +234,6 @@ internal static class ComparisonCharts
         plot.Add.Bars(new[] { bar }).ValueLabelStyle.FontSize = TickSize;
     }
 
-    /// <summary>
-    /// Turns the bottom tick labels by <paramref name="degrees"/> (hanging down to the left of their tick, their
-    /// top right corner at the tick) and moves the axis label below them; returns the height the turned labels take.
-    /// </summary>
-    private static float RotateBottomTicks(Plot plot, float degrees, float widest, float size)
-    {
-        var axis = plot.Axes.Bottom;
-        axis.TickLabelStyle.Rotation = -degrees;
-        axis.TickLabelStyle.Alignment = Alignment.UpperRight;
-        double radians = degrees * Math.PI / 180;
-        float height = (float)(widest * Math.Sin(radians) + size * Math.Cos(radians)) + 4;
-        // ScottPlot measures the axis with unturned labels and puts its label right under that height.
-        if (axis is ScottPlot.AxisPanels.AxisBase panel)
-        {
-            var pad = panel.PaddingBetweenTickAndAxisLabels;
-            panel.PaddingBetweenTickAndAxisLabels = new PixelPadding(pad.Left, pad.Right, pad.Bottom + height - size * 1.2f, pad.Top);
-        }
-        return height;
-    }
-
     private static string Decade(double exponent) => exponent switch
     {
         >= 9 => $"{Math.Pow(10, exponent - 9):0}G",
@@ -284,17 +242,6 @@ internal static class ComparisonCharts
         >= 0 => Math.Pow(10, exponent).ToString("0", CultureInfo.InvariantCulture),
         _ => Math.Pow(10, exponent).ToString("0.###", CultureInfo.InvariantCulture),
     };
-
-    private static Plot NewPlot(string title, string xLabel, string yLabel)
-    {
-        var plot = new Plot();
-        plot.Title(title, TitleSize);
-        plot.XLabel(xLabel, AxisLabelSize);
-        plot.YLabel(yLabel, AxisLabelSize);
-        plot.Axes.Bottom.TickLabelStyle.FontSize = TickSize;
-        plot.Axes.Left.TickLabelStyle.FontSize = TickSize;
-        return plot;
-    }
 
     /// <summary>Draws a model's curve through its finite points; false when it has none (the caller draws a level instead).</summary>
     private static bool Curve(Plot plot, IEnumerable<(double X, double Y)> points, Color color, string name)
@@ -315,16 +262,6 @@ internal static class ComparisonCharts
         var line = plot.Add.HorizontalLine(y, 2, color, LinePattern.Dashed);
         line.LegendText = name;
     }
-
-    /// <summary>Pixel width of a string in ScottPlot's default font.</summary>
-    private static float TextWidth(string text, float size)
-    {
-        var style = new LabelStyle { FontName = SansFont.Value, FontSize = size };
-        using var paint = Paint.NewDisposablePaint();
-        return style.Measure(text, paint).Width;
-    }
-
-    private static byte[] Png(Plot plot, int width, int height) => Finish(plot).GetImageBytes(width, height, ImageFormat.Png);
 
     /// <summary>Renders the panels side by side on a white canvas, with <paramref name="legendFrom"/>'s legend to their right.</summary>
     private static byte[] Compose(IReadOnlyList<(Plot Plot, int Width)> panels, int height, Plot? legendFrom)

@@ -403,8 +403,11 @@ public sealed class ComparisonReport
         throw new ArgumentException($"Model '{model?.Name}' is not in this report.", nameof(model));
     }
 
-    /// <summary>Lower-case ASCII letters and digits, other runs of characters as one '-'; "-2", "-3"... on collisions.</summary>
-    internal static string[] UniqueSlugs(IEnumerable<string> names)
+    /// <summary>
+    /// Lower-case ASCII letters and digits, other runs of characters as one '-'; "-2", "-3"... on collisions;
+    /// <paramref name="fallback"/> for a name with no letter or digit.
+    /// </summary>
+    internal static string[] UniqueSlugs(IEnumerable<string> names, string fallback = "model")
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var slugs = new List<string>();
@@ -415,7 +418,7 @@ public sealed class ComparisonReport
                 if (c is >= 'a' and <= 'z' or >= '0' and <= '9') sb.Append(c);
                 else if (sb.Length > 0 && sb[^1] != '-') sb.Append('-');
             string slug = sb.ToString().Trim('-');
-            if (slug.Length == 0) slug = "model";
+            if (slug.Length == 0) slug = fallback;
             string unique = slug;
             for (int n = 2; !used.Add(unique); n++) unique = $"{slug}-{n}";
             slugs.Add(unique);

@@ -61,6 +61,12 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
     /// <summary>Number of parameters of the underlying network.</summary>
     public long ParameterCount => _model.Module.parameters().Sum(p => p.numel());
 
+    /// <summary>Parameters used in matrix multiplies for every token (2-D weights except embedding tables), for FLOP estimates.</summary>
+    public long MatmulParameterCount => Torch.DeviceThroughput.MatmulParameters(_model.Module);
+
+    /// <summary>The precision of the weights: Float32 or BFloat16.</summary>
+    public string Precision => _model.Module.parameters().First().dtype.ToString();
+
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 

@@ -12,8 +12,11 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    public sealed record Result(string Trainer, string Model, string Device, long Parameters, int BatchSize, int MaxLength,
-        int TrainRows, double TrainRowsPerSecond, int InferenceRows, double InferenceRowsPerSecond, double MeanTokens, double PeakWorkingSetMiB);
+    /// <summary>Bench figures. FLOP/s estimates: forward ≈ 2 × matmul parameters × tokens, training ≈ 3 × forward.</summary>
+    public sealed record Result(string Trainer, string Model, string Device, string Precision, long Parameters, long MatmulParameters,
+        int BatchSize, int MaxLength, int TrainRows, double TrainRowsPerSecond, int InferenceRows, double InferenceRowsPerSecond,
+        double MeanTokens, double PeakWorkingSetMiB, double DeviceMatmulFlopsFp32, double DeviceMatmulFlopsBf16,
+        double TrainAchievedFlops, double InferenceAchievedFlops, double TrainFractionOfPeak, double InferenceFractionOfPeak);
 
     public static Command Create()
     {
@@ -34,8 +37,10 @@ internal static class BenchCommand
                 r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out);
             Console.WriteLine(r.GetValue(json)
                 ? JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true })
-                : $"train {result.TrainRowsPerSecond:F2} rows/s, inference {result.InferenceRowsPerSecond:F2} rows/s, " +
-                  $"mean {result.MeanTokens:F1} tokens/row, peak working set {result.PeakWorkingSetMiB:F0} MiB, {result.Parameters:N0} parameters on {result.Device}");
+                : $"train {result.TrainRowsPerSecond:F2} rows/s ({result.TrainFractionOfPeak:P1} of the device's matmul rate), " +
+                  $"inference {result.InferenceRowsPerSecond:F2} rows/s ({result.InferenceFractionOfPeak:P1}), mean {result.MeanTokens:F1} tokens/row, " +
+                  $"peak working set {result.PeakWorkingSetMiB:F0} MiB, {result.Parameters:N0} parameters on {result.Device} ({result.Precision}); " +
+                  $"device matmul {result.DeviceMatmulFlopsFp32 / 1e9:F1} GFLOP/s fp32, {result.DeviceMatmulFlopsBf16 / 1e9:F1} GFLOP/s bf16");
             return 0;
         }));
         return cmd;
@@ -66,9 +71,18 @@ internal static class BenchCommand
             classifier.Predict(texts);
             double inferSeconds = sw.Elapsed.TotalSeconds;
             double meanTokens = texts.Average(t => classifier.CountTokens(t));
-            return new Result(trainer, modelPath, classifier.Device, classifier.ParameterCount, batchSize, maxLength,
-                train.Count, classifier.TrainingSummary!.RowsPerSecond, texts.Length, texts.Length / inferSeconds, meanTokens,
-                Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024));
+            var dev = Torch.TorchDevice.Resolve(device);
+            log?.WriteLine("measuring the device's matrix-multiply rate (fp32, bf16)...");
+            double fp32 = Torch.DeviceThroughput.MatmulFlops(dev, TorchSharp.torch.ScalarType.Float32);
+            double bf16 = Torch.DeviceThroughput.MatmulFlops(dev, TorchSharp.torch.ScalarType.BFloat16);
+            long matmulParams = classifier.MatmulParameterCount;
+            double forwardPerRow = 2.0 * matmulParams * meanTokens;
+            double trainRps = classifier.TrainingSummary!.RowsPerSecond, inferRps = texts.Length / inferSeconds;
+            double peak = classifier.Precision == "BFloat16" ? bf16 : fp32;
+            return new Result(trainer, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
+                train.Count, trainRps, texts.Length, inferRps, meanTokens,
+                Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024), fp32, bf16,
+                3 * forwardPerRow * trainRps, forwardPerRow * inferRps, 3 * forwardPerRow * trainRps / peak, forwardPerRow * inferRps / peak);
         }
     }
 }

@@ -59,7 +59,8 @@ internal static class SweepCommand
         var experiment = config.Configure(ml.Sweeps().CreateExperiment()
             .SetPipeline(pipeline)
             .SetDataset(train.ToDataView(ml), valid.ToDataView(ml))
-            .SetMonitor(new TextWriterSweepMonitor(log)));
+            .SetMonitor(new TextWriterSweepMonitor(log))
+            .SetSweepCharts());
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
         return experiment.RunAsync(cts.Token).GetAwaiter().GetResult();

@@ -530,15 +530,23 @@ public sealed class SweepExperiment
         try
         {
             new SweepLeaderboard(history, _metric.Metric).Write(_outputFolder);
-            if (_charts is not null && history.Count > 0)
-            {
-                var files = _charts.Render(new SweepChartData(history, _metric.Metric), Path.Combine(_outputFolder, "charts"));
-                log($"Charts: {string.Join(", ", files)}.");
-            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
-            log($"Could not write the leaderboard or charts in {_outputFolder}: {Describe(ex)}");
+            log($"Could not write the leaderboard in {_outputFolder}: {Describe(ex)}");
+        }
+        if (_charts is null || history.Count == 0) return;
+        string folder = Path.Combine(_outputFolder, "charts");
+        try
+        {
+            var files = _charts.Render(new SweepChartData(history, _metric.Metric), folder);
+            log($"Charts: {string.Join(", ", files)}.");
+        }
+        // Any exception: the renderer is a plug-in (a chart library, its native binaries) that runs in a finally block,
+        // and a chart that cannot be drawn must neither lose the sweep's result nor hide the exception that ended it.
+        catch (Exception ex)
+        {
+            log($"Could not draw the charts in {folder}: {Describe(ex)}");
         }
     }
 

@@ -86,7 +86,7 @@ public sealed class SweepChartData
         Parameters = Trials.GroupBy(t => t.Candidate)
             .SelectMany(g => g.First().Parameters.Space.Select(d => new ParameterSeries(g.Key, d.Name, d,
                 g.Where(t => t.Metric is { } m && double.IsFinite(m))
-                 .Select(t => new ParameterPoint(t.TrialId, X(d, t.Parameters[d.Name]), t.Parameters.Format(d.Name), t.Metric!.Value, t.Status))
+                 .Select(t => new ParameterPoint(t.TrialId, PositionOf(d, t.Parameters[d.Name]), t.Parameters.Format(d.Name), t.Metric!.Value, t.Status))
                  .ToList())))
             .ToList();
     }
@@ -103,6 +103,13 @@ public sealed class SweepChartData
     /// <summary>Each parameter of each candidate against the metric.</summary>
     public IReadOnlyList<ParameterSeries> Parameters { get; }
 
-    private static double X(SearchDimension d, object? value) =>
-        d is ChoiceDimension c ? c.IndexOf(value) : Convert.ToDouble(value, CultureInfo.InvariantCulture);
+    /// <summary>
+    /// Where a value of <paramref name="dimension"/> sits on its chart axis (<see cref="ParameterPoint.X"/>): the value itself for
+    /// numeric dimensions, the choice's index for choices (e.g. to place a trial that has no metric).
+    /// </summary>
+    public static double PositionOf(SearchDimension dimension, object? value)
+    {
+        ArgumentNullException.ThrowIfNull(dimension);
+        return dimension is ChoiceDimension c ? c.IndexOf(value) : Convert.ToDouble(value, CultureInfo.InvariantCulture);
+    }
 }

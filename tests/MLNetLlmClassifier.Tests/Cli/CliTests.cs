@@ -113,6 +113,20 @@ public class CliTests
     }
 
     [TestMethod]
+    public void BenchReportsThroughputAndFractionsOfTheDeviceRate()
+    {
+        var (code, output) = Run("bench", "--trainer", "bert", "--model", _model, "--batch-size", "8", "--train-rows", "16", "--rows", "16",
+            "--max-length", "64", "--device", "cpu", "--json");
+        Assert.AreEqual(0, code, output);
+        using var json = JsonDocument.Parse(output);
+        var r = json.RootElement;
+        foreach (var f in new[] { "trainRowsPerSecond", "inferenceRowsPerSecond", "peakWorkingSetMiB", "deviceMatmulFlopsFp32", "deviceMatmulFlopsBf16",
+                     "trainFractionOfPeak", "inferenceFractionOfPeak", "meanTokens", "matmulParameters" })
+            Assert.IsTrue(r.GetProperty(f).GetDouble() > 0, $"{f} = {r.GetProperty(f)}");
+        Assert.IsTrue(r.GetProperty("inferenceFractionOfPeak").GetDouble() < 1, "a model cannot beat the device's matmul rate");
+    }
+
+    [TestMethod]
     public void InitModelRefusesANonEmptyFolder()
     {
         var (code, output) = Run("init-model", "--arch", "bert", "--preset", "tiny", "--vocab",

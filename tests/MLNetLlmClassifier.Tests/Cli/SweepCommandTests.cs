@@ -43,6 +43,9 @@ public class SweepCommandTests
             var results = Path.Combine(root, "out", "trials.jsonl");
             Assert.AreEqual(3, File.ReadAllLines(results).Count(l => l.Contains("\"kind\":\"trial\"")), output);
             Assert.IsTrue(File.Exists(Path.Combine(root, "out", "leaderboard.md")));
+            var charts = Path.Combine(root, "out", "charts");
+            Assert.IsTrue(File.Exists(Path.Combine(charts, "metric-by-trial.png")), output);
+            Assert.IsNotEmpty(Directory.GetFiles(charts, "param-*.png"), output);
 
             // Run again: the budget is already spent, so nothing is retrained and no trial is added.
             (code, output) = CliTests.Run("sweep", "--config", path);

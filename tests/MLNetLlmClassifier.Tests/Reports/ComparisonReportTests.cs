@@ -1,8 +1,6 @@
-using System.Buffers.Binary;
 using System.Text.Json;
 using MLNetLlmClassifier.Reports;
 using MLNetLlmClassifier.Training;
-using SkiaSharp;
 
 namespace MLNetLlmClassifier.Tests.Reports;
 
@@ -24,25 +22,6 @@ public class ComparisonReportTests
         if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
     }
 
-    /// <summary>Checks the PNG signature and IHDR size, decodes the whole image and checks it is not blank.</summary>
-    private static (int Width, int Height) AssertPng(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        CollectionAssert.AreEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8], $"{path} has no PNG signature");
-        Assert.AreEqual("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
-        int width = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)), height = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20));
-        using var bitmap = SKBitmap.Decode(bytes);
-        Assert.IsNotNull(bitmap, $"{path} does not decode");
-        Assert.AreEqual((width, height), (bitmap.Width, bitmap.Height));
-        // Text and axes make dark pixels; a chart that failed to draw is white.
-        int dark = 0;
-        for (int y = 0; y < bitmap.Height; y += 2)
-            for (int x = 0; x < bitmap.Width; x += 2)
-                if (bitmap.GetPixel(x, y) is { Red: < 80, Green: < 80, Blue: < 80 }) dark++;
-        Assert.IsGreaterThan(200, dark, $"{path} looks blank");
-        return (width, height);
-    }
-
     private string[] Siblings(string folder) =>
         Directory.GetFileSystemEntries(Path.GetDirectoryName(folder)!).Select(Path.GetFileName).Where(n => n != Path.GetFileName(folder)).ToArray()!;
 
@@ -58,7 +37,7 @@ public class ComparisonReportTests
         CollectionAssert.AreEquivalent(expected, Directory.GetFiles(folder).Select(Path.GetFileName).ToArray());
         foreach (var png in expected.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
         {
-            var (w, h) = AssertPng(Path.Combine(folder, png));
+            var (w, h) = PngAssert.IsChart(Path.Combine(folder, png));
             Assert.IsTrue(w >= 400 && h >= 300, $"{png} is only {w}x{h}");
         }
         Assert.IsEmpty(Siblings(folder), "no temporary folder is left beside the report");
@@ -178,11 +157,11 @@ public class ComparisonReportTests
         new ComparisonReport([model]).WriteFolder(many);
         new ComparisonReport([four]).WriteFolder(small);
 
-        var (w30, h30) = AssertPng(Path.Combine(many, "confusion-many-classes.png"));
-        var (w4, h4) = AssertPng(Path.Combine(small, "confusion-four.png"));
+        var (w30, h30) = PngAssert.IsChart(Path.Combine(many, "confusion-many-classes.png"));
+        var (w4, h4) = PngAssert.IsChart(Path.Combine(small, "confusion-four.png"));
         Assert.IsTrue(w30 > w4 && h30 > h4, $"30 classes ({w30}x{h30}) get a bigger chart than 4 ({w4}x{h4})");
-        AssertPng(Path.Combine(many, "learning-curves.png"));
-        AssertPng(Path.Combine(many, "quality-vs-throughput.png"));
+        PngAssert.IsChart(Path.Combine(many, "learning-curves.png"));
+        PngAssert.IsChart(Path.Combine(many, "quality-vs-throughput.png"));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(many, "report.json")));
         Assert.AreEqual(30, doc.RootElement.GetProperty("models")[0].GetProperty("test").GetProperty("perClass").GetArrayLength());
     }
@@ -205,7 +184,7 @@ public class ComparisonReportTests
         var report = new ComparisonReport(models);
         report.WriteFolder(folder);
         foreach (var png in Directory.GetFiles(folder, "*.png"))
-            AssertPng(png);
+            PngAssert.IsChart(png);
         Assert.HasCount(6, Directory.GetFiles(folder, "confusion-*.png"));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "report.json")));
         var evaluation = doc.RootElement.GetProperty("models")[0].GetProperty("evaluations")[0];

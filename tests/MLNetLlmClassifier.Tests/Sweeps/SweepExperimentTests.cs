@@ -264,6 +264,24 @@ public class SweepExperimentTests
         Assert.AreEqual(result.Metric, best[^1]);
     }
 
+    [TestMethod]
+    public void AChartRendererThatThrowsLosesNothing()
+    {
+        using var dir = new TempFolder();
+        var log = new StringWriter();
+        var result = Experiment(dir.Path, Curve, trials: 3).SetMonitor(new TextWriterSweepMonitor(log))
+            .SetChartRenderer(new ThrowingRenderer()).RunAsync().GetAwaiter().GetResult();
+        Assert.HasCount(3, result.Trials);
+        Assert.IsTrue(File.Exists(Path.Combine(dir.Path, "leaderboard.md")));
+        StringAssert.Contains(log.ToString(), "Could not draw the charts");
+        StringAssert.Contains(log.ToString(), "no native library");
+    }
+
+    private sealed class ThrowingRenderer : ISweepChartRenderer
+    {
+        public IReadOnlyList<string> Render(SweepChartData data, string folder) => throw new DllNotFoundException("no native library");
+    }
+
     private sealed class RecordingRenderer : ISweepChartRenderer
     {
         public SweepChartData? Data { get; private set; }
