@@ -5,7 +5,7 @@
 //        [--bert <Hugging Face BERT folder or hub id>] [--epochs N] [--device auto|cpu|cuda] [--out runs/samples]
 //
 // Without --bert it trains a tiny RANDOM BERT from scratch (no pretrained weights are needed, so it runs
-// anywhere, but its accuracy says nothing about bert-base). --quick: 100 rows per class and 1 epoch (CI).
+// anywhere, but its accuracy says nothing about bert-base). --quick: 50 rows per class and 1 epoch (CI).
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetLlmClassifier;
@@ -21,7 +21,7 @@ string? bert = SampleFiles.Option(args, "--bert");
 
 // 1. Data: AG News CSV (label 1-4, title, description) → rows (Label, Text), split 70/10/20 keeping the class balance.
 var table = TextClassificationFile.Load(SampleFiles.Option(args, "--data") ?? SampleFiles.AgNewsSample, AgNews.Options(renameLabels: true));
-if (quick) table = StratifiedSplit.Sample(table, rowsPerClass: 100, seed: 1);
+if (quick) table = StratifiedSplit.Sample(table, rowsPerClass: 50, seed: 1);
 var split = StratifiedSplit.Split(table, 0.7, 0.1, 0.2, seed: 1);
 Console.WriteLine($"{table.Count} rows: {split.Train.Count} train, {split.Valid.Count} validation, {split.Test.Count} test.");
 
