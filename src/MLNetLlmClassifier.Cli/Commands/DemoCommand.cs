@@ -16,7 +16,7 @@ internal static class DemoCommand
     {
         var output = new Option<string>("--out") { Description = "Working folder. Default runs/demo.", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var model = new Option<string?>("--model") { Description = "A Hugging Face BERT folder to use instead of a tiny random one (e.g. bert-base-cased)." };
-        var epochs = new Option<double>("--epochs") { Description = "Epochs. Default 8 (from scratch).", DefaultValueFactory = _ => 8 };
+        var epochs = new Option<double>("--epochs") { Description = "Epochs. Default 5 (from scratch).", DefaultValueFactory = _ => 5 };
         var lr = new Option<double>("--lr") { Description = "Learning rate. Default 1e-3 (from scratch); use 1e-5..5e-5 with pretrained weights.", DefaultValueFactory = _ => 1e-3 };
         var cmd = new Command("demo", "Train and evaluate the BERT trainer on the embedded AG News sample (tiny random checkpoint by default).");
         foreach (var o in new Option[] { output, model, epochs, lr }) cmd.Options.Add(o);
@@ -40,13 +40,9 @@ internal static class DemoCommand
             var sample = EmbeddedData.LoadAgNewsSample(renameLabels: true);
             var split = StratifiedSplit.Split(sample, 0.7, 0.1, 0.2, seed: 1);
             var options = ClassifierPipeline.NewOptions("bert", modelPath, pairs: false);
+            CompareCommand.ApplyFromScratchDefaults("bert", options, epochScale: 1);
             options.NumberOfEpochs = r.GetValue(epochs);
             options.LearningRate = r.GetValue(lr);
-            options.BatchSize = 32;
-            options.WarmupRatio = 0.05;
-            options.WeightDecay = 0.01;
-            options.MaxSequenceLength = 128;
-            options.EvaluationInterval = 0.5;
             options.Seed = 1;
             options.Progress = CliCommon.ConsoleProgress("");
             var ml = new MLContext(seed: 1);

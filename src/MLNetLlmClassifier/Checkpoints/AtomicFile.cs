@@ -45,4 +45,12 @@ public static class AtomicFile
         catch (IOException) { /* best effort: the real error is rethrown by the caller */ }
         catch (UnauthorizedAccessException) { }
     }
+
+    /// <summary>Writes UTF-8 text without a byte-order mark, atomically, creating the folder when needed.</summary>
+    public static void WriteAllText(string path, string contents)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        WriteAllBytes(path, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(contents));
+    }
 }

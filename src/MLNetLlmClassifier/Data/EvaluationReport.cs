@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Checkpoints;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
