@@ -32,12 +32,13 @@ internal static class CompareCommand
         var qwen3 = new Option<string?>("--qwen3") { Description = "Qwen3: a local Hugging Face folder or a hub id (Qwen/Qwen3-0.6B). Default: a tiny random Qwen3." };
         var preset = new Option<string?>("--preset") { Description = "Hyperparameter preset: agnews-reference (the reference experiment's settings for both trainers)." };
         var config = new Option<string?>("--config") { Description = "JSON file of per-model options: {\"bert\": {\"LearningRate\": 2e-5, ...}, \"qwen3\": {...}}." };
+        var set = new Option<string[]>("--set") { Description = "Per-model option from the command line, e.g. --set bert.LearningRate=2e-5 --set qwen3.NumberOfEpochs=2 (applied after --config).", AllowMultipleArgumentsPerToken = false };
         var output = new Option<string>("--out") { Description = "Report folder. Default runs/compare.", DefaultValueFactory = _ => Path.Combine("runs", "compare") };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N. Default auto.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainers. Default 1.", DefaultValueFactory = _ => 1 };
         var dataOptions = new CliCommon.DataOptions();
         var cmd = new Command("compare", "Compare a classic ML.NET classifier, BERT and the prompted Qwen3 decoder on one split; write a report with charts.");
-        foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models, bert, qwen3, preset, config, output, device, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models, bert, qwen3, preset, config, set, output, device, seed }) cmd.Options.Add(o);
         dataOptions.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -47,7 +48,7 @@ internal static class CompareCommand
                 Bert = r.GetValue(bert),
                 Qwen3 = r.GetValue(qwen3),
                 Preset = r.GetValue(preset),
-                Config = r.GetValue(config) is { } c ? ModelOptionsConfig.Load(c) : null,
+                Config = ModelOptionsConfig.WithSettings(r.GetValue(config) is { } c ? ModelOptionsConfig.Load(c) : null, r.GetValue(set) ?? []),
                 Output = r.GetValue(output)!,
                 Device = r.GetValue(device)!,
                 Seed = r.GetValue(seed),

@@ -32,6 +32,28 @@ internal static class ModelOptionsConfig
         }
     }
 
+    /// <summary>
+    /// Adds <c>model.Option=value</c> settings (from <c>--set</c>) to a config. The value is read as JSON when it parses
+    /// (numbers, true/false, quoted strings, objects), else as a plain string (enum names).
+    /// </summary>
+    public static JsonObject? WithSettings(JsonObject? config, IEnumerable<string> settings)
+    {
+        foreach (var item in settings)
+        {
+            int dot = item.IndexOf('.'), eq = item.IndexOf('=');
+            if (dot <= 0 || eq <= dot + 1)
+                throw new ArgumentException($"--set '{item}' is not of the form model.Option=value (e.g. bert.LearningRate=2e-5).");
+            config ??= new JsonObject();
+            string model = item[..dot].Trim(), option = item[(dot + 1)..eq].Trim(), text = item[(eq + 1)..].Trim();
+            JsonNode? value;
+            try { value = JsonNode.Parse(text); }
+            catch (JsonException) { value = JsonValue.Create(text); }
+            if (config[model] is not JsonObject section) config[model] = section = new JsonObject();
+            section[option] = value;
+        }
+        return config;
+    }
+
     /// <summary>Sets each listed option on <paramref name="options"/>; errors name <paramref name="source"/> and the key.</summary>
     public static void Apply(object options, JsonObject values, string source)
     {

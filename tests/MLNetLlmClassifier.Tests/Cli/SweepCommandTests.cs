@@ -7,6 +7,47 @@ namespace MLNetLlmClassifier.Tests.Cli;
 public class SweepCommandTests
 {
     [TestMethod]
+    public void SweepOverTheTinyPromptedDecoderCompletes()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"sweep-qwen-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        try
+        {
+            MLNetLlmClassifier.Checkpoints.RandomCheckpoint.CreateQwen3("tiny", TestPaths.Shared("models", "qwen3-tokenizer"), Path.Combine(root, "qwen3-tiny"), seed: 3);
+            File.WriteAllLines(Path.Combine(root, "train.csv"),
+                new[] { "text,category" }.Concat(Bert.BertTrainerTests.Synthetic(64, 1).Select(r => $"\"{r.Sentence1}\",{r.Label}")));
+            var config = new JsonObject
+            {
+                ["output"] = "out",
+                ["seed"] = 1,
+                ["data"] = new JsonObject { ["train"] = "train.csv", ["validationFraction"] = 0.25, ["labelColumn"] = "category", ["textColumns"] = new JsonArray("text") },
+                ["budget"] = new JsonObject { ["maxTrials"] = 2 },
+                ["tuner"] = new JsonObject { ["kind"] = "random" },
+                ["candidates"] = new JsonArray(new JsonObject
+                {
+                    ["trainer"] = "decoder", ["model"] = "qwen3-tiny", ["useDefaultSpace"] = false,
+                    ["options"] = new JsonObject
+                    {
+                        ["NumberOfEpochs"] = 1, ["BatchSize"] = 16, ["GradientAccumulationSteps"] = 1, ["MaxSequenceLength"] = 64,
+                        ["PromptTemplate"] = "{text}\n{options}\nAnswer:/no_think", ["Device"] = "cpu",
+                    },
+                    ["space"] = new JsonObject { ["LearningRate"] = new JsonObject { ["logUniform"] = new JsonArray(1e-3, 5e-3) } },
+                }),
+            };
+            var path = Path.Combine(root, "sweep.json");
+            File.WriteAllText(path, config.ToJsonString());
+            var (code, output) = CliTests.Run("sweep", "--config", path);
+            Assert.AreEqual(0, code, output);
+            Assert.AreEqual(2, File.ReadAllLines(Path.Combine(root, "out", "trials.jsonl")).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+            StringAssert.Contains(output, "Best: trial");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void SweepRunsFromAConfigFileAndResumesWithoutRepeatingTrials()
     {
         var root = Path.Combine(Path.GetTempPath(), $"sweep-cli-{Guid.NewGuid():N}");
