@@ -21,7 +21,7 @@ done
 step "CompareTrainers --quick"
 dotnet "$(bin CompareTrainers)" --quick --out "$work/compare" | tee "$work/compare.txt"
 # The table must have a row for each contender.
-for row in "ML.NET SDCA" "BERT"; do
+for row in "ML.NET SDCA" "BERT" "Qwen3 prompted"; do
   grep -q "^$row" "$work/compare.txt" || { echo "CompareTrainers printed no '$row' row" >&2; exit 1; }
 done
 

@@ -1,11 +1,12 @@
+using System.IO.Compression;
 using MLNetLlmClassifier.Checkpoints;
 
 namespace Samples;
 
 /// <summary>
 /// What the samples share: command-line lookups, the data files they read from this repository (the AG News
-/// sample and the bert-base-uncased vocabulary that ship with the CLI), and the tiny random BERT they train
-/// when no pretrained model is given. In your own code, point these at your data and a Hugging Face folder.
+/// sample, the bert-base-uncased vocabulary and the Qwen3 tokenizer that ship with the CLI), and the tiny random
+/// checkpoints they train when no pretrained model is given. In your own code, point these at your data and a Hugging Face folder.
 /// </summary>
 internal static class SampleFiles
 {
@@ -13,11 +14,14 @@ internal static class SampleFiles
     public static string RepoRoot => s_repoRoot ??= FindRepoRoot();
     private static string? s_repoRoot;
 
+    /// <summary>The CLI's data folder (see its README.md for the origin of each file).</summary>
+    public static string DataFolder => Path.Combine(RepoRoot, "src", "MLNetLlmClassifier.Cli", "Data");
+
     /// <summary>2,000 AG News test rows, 500 per class (CSV, no header: label 1–4, title, description).</summary>
-    public static string AgNewsSample => Path.Combine(RepoRoot, "src", "MLNetLlmClassifier.Cli", "Data", "ag_news_sample.csv");
+    public static string AgNewsSample => Path.Combine(DataFolder, "ag_news_sample.csv");
 
     /// <summary>The standard bert-base-uncased WordPiece vocabulary.</summary>
-    public static string BertVocab => Path.Combine(RepoRoot, "src", "MLNetLlmClassifier.Cli", "Data", "bert-base-uncased-vocab.txt");
+    public static string BertVocab => Path.Combine(DataFolder, "bert-base-uncased-vocab.txt");
 
     /// <summary>Whether the command line has the flag <paramref name="name"/>.</summary>
     public static bool Flag(string[] args, string name) => args.Contains(name);
@@ -41,11 +45,28 @@ internal static class SampleFiles
         return folder;
     }
 
+    /// <summary>
+    /// A tiny random Qwen3 (hidden 64, 2 layers, the real 151,936-token vocabulary) in the Hugging Face format, made once
+    /// in <paramref name="folder"/> with the real Qwen3 tokenizer. Like <see cref="TinyRandomBert"/>, it learns from scratch.
+    /// </summary>
+    public static string TinyRandomQwen3(string folder)
+    {
+        if (File.Exists(Path.Combine(folder, "model.safetensors"))) return folder;
+        string tokenizer = folder + "-tokenizer";   // tokenizer.json is shipped gzip-compressed
+        Directory.CreateDirectory(tokenizer);
+        using (var gz = new GZipStream(File.OpenRead(Path.Combine(DataFolder, "qwen3-tokenizer.json.gz")), CompressionMode.Decompress))
+        using (var json = File.Create(Path.Combine(tokenizer, "tokenizer.json")))
+            gz.CopyTo(json);
+        File.Copy(Path.Combine(DataFolder, "qwen3-tokenizer_config.json"), Path.Combine(tokenizer, "tokenizer_config.json"), overwrite: true);
+        RandomCheckpoint.CreateQwen3("tiny", tokenizer, folder, seed: 1);
+        return folder;
+    }
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "MLNetLlmClassifier.sln"))) return dir.FullName;
         throw new DirectoryNotFoundException(
-            $"No folder above {AppContext.BaseDirectory} holds MLNetLlmClassifier.sln: run the sample from the repository, or pass --data and --bert.");
+            $"No folder above {AppContext.BaseDirectory} holds MLNetLlmClassifier.sln: run the sample from the repository, or pass --data and the model folders.");
     }
 }
