@@ -41,7 +41,8 @@ internal static class EvaluateCommand
     internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table)
     {
         IDataView view = table.ToDataView(ml);
-        // Apply every step but the final MapKeyToValue: the evaluator wants the key-typed PredictedLabel.
+        // Apply every step but the final MapKeyToValue, so that PredictedLabel stays the key the classifier wrote
+        // (with its KeyValues) for the evaluator and the confusion matrix.
         var steps = model is IEnumerable<ITransformer> chain ? chain.ToList() : [model];
         foreach (var t in steps)
             if (t is not KeyToValueMappingTransformer) view = t.Transform(view);
