@@ -1,5 +1,7 @@
 using System.IO.Compression;
-using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Families;
+using MLNetLlmClassifier.Qwen3;
 
 namespace Samples;
 
@@ -41,7 +43,7 @@ internal static class SampleFiles
     public static string TinyRandomBert(string folder)
     {
         if (!File.Exists(Path.Combine(folder, "model.safetensors")))
-            RandomCheckpoint.CreateBert("tiny", BertVocab, lowercase: true, folder, seed: 1);
+            BertFamily.Instance.CreateRandomCheckpoint(new RandomCheckpointRequest("tiny", BertVocab, folder, Seed: 1));
         return folder;
     }
 
@@ -58,7 +60,7 @@ internal static class SampleFiles
         using (var json = File.Create(Path.Combine(tokenizer, "tokenizer.json")))
             gz.CopyTo(json);
         File.Copy(Path.Combine(DataFolder, "qwen3-tokenizer_config.json"), Path.Combine(tokenizer, "tokenizer_config.json"), overwrite: true);
-        RandomCheckpoint.CreateQwen3("tiny", tokenizer, folder, seed: 1);
+        PromptedDecoderFamily.Instance.CreateRandomCheckpoint(new RandomCheckpointRequest("tiny", tokenizer, folder, Seed: 1));
         return folder;
     }
 

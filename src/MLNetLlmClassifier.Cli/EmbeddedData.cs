@@ -49,6 +49,46 @@ public static class EmbeddedData
         s.CopyTo(f);
     }
 
+    /// <summary>The tokenizer bundles the CLI embeds, by the name a family gives as its <see cref="Families.ClassifierFamily.DefaultTokenizer"/>.</summary>
+    public static IReadOnlyList<string> TokenizerBundles { get; } = ["bert-base-uncased", "qwen3"];
+
+    /// <summary>
+    /// Writes the embedded tokenizer bundle <paramref name="bundle"/> into <paramref name="folder"/> and returns what a
+    /// <see cref="Families.RandomCheckpointRequest.Tokenizer"/> takes: the bare uncased vocab.txt for BERT, the tokenizer folder for Qwen3.
+    /// </summary>
+    public static string WriteTokenizer(string bundle, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        if (bundle == "bert-base-uncased")
+        {
+            var vocab = Path.Combine(folder, "bert-base-uncased-vocab.txt");
+            if (!File.Exists(vocab)) WriteBertVocab(vocab);
+            return vocab;
+        }
+        if (bundle == "qwen3")
+        {
+            var tokenizer = Path.Combine(folder, "qwen3-tokenizer");
+            if (!File.Exists(Path.Combine(tokenizer, "tokenizer_config.json"))) WriteQwen3Tokenizer(tokenizer);
+            return tokenizer;
+        }
+        throw new ArgumentException($"No embedded tokenizer '{bundle}': the CLI embeds {string.Join(", ", TokenizerBundles)}; give a tokenizer explicitly.");
+    }
+
+    /// <summary>
+    /// The tiny random checkpoint of <paramref name="family"/> in <paramref name="modelsFolder"/> (first preset, seed 1, the embedded
+    /// tokenizer), built on first use and kept between runs.
+    /// </summary>
+    public static string TinyRandomCheckpoint(Families.ClassifierFamily family, string modelsFolder)
+    {
+        var path = Path.Combine(modelsFolder, $"{family.Name}-tiny-random");
+        if (File.Exists(Path.Combine(path, "model.safetensors"))) return path;
+        if (!family.UsesCheckpoint || family.RandomPresets.Count == 0 || family.DefaultTokenizer is null)
+            throw new ArgumentException($"The {family.Name} family has no random checkpoints.");
+        var tokenizer = WriteTokenizer(family.DefaultTokenizer, modelsFolder);
+        family.CreateRandomCheckpoint(new Families.RandomCheckpointRequest(family.RandomPresets[0], tokenizer, path, Seed: 1, Lowercase: true));
+        return path;
+    }
+
     /// <summary>Opens the embedded AG News sample (CSV, no header: label 1–4, title, description).</summary>
     public static Stream OpenAgNewsSample() => Open(AgNewsSampleFileName);
 

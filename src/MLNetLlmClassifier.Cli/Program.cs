@@ -22,6 +22,7 @@ public static class Program
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(SweepCommand.Create());
+        root.Subcommands.Add(OptionsCommand.Create());
         return root;
     }
 }

@@ -173,7 +173,7 @@ public sealed class ComparisonReport
     /// The contents of report.json (camelCase): format, title, createdAt, dataSource, split {train, validation,
     /// test}, seed, commandLine, warnings, bestModel, charts, and models [{name, slug, kind, device, notes,
     /// trainingSeconds, trainRowsPerSecond, inferenceRowsPerSecond, peakMemoryMiB, parameterCount, confusionChart,
-    /// test (as <see cref="Data.EvaluationReport.ToJson"/>), training {steps, epochs, seconds, rowsPerSecond,
+    /// test (as <see cref="Evaluation.EvaluationReport.ToJson"/>), training {steps, epochs, seconds, rowsPerSecond,
     /// stoppedEarly, truncatedRows, best, stepLosses} or null, evaluations [{step, epoch, logLoss, accuracy,
     /// macroF1, rows}]}]. Unknown and non-finite figures are null.
     /// </summary>

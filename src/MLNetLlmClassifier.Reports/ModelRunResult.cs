@@ -1,20 +1,9 @@
 using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Training;
+using MLNetLlmClassifier.Evaluation;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Reports;
-
-/// <summary>What family of classifier a compared model belongs to.</summary>
-public enum ModelKind
-{
-    /// <summary>A classic ML.NET trainer on text features (e.g. FeaturizeText + SDCA maximum entropy).</summary>
-    ClassicMlNet,
-    /// <summary>A fine-tuned encoder with a linear head (BERT).</summary>
-    EncoderClassifier,
-    /// <summary>A decoder that classifies a multiple-choice prompt by its most likely answer token (Qwen3), zero-shot or fine-tuned.</summary>
-    DecoderPrompted,
-    /// <summary>Anything else.</summary>
-    Other,
-}
 
 /// <summary>
 /// One model's result in a comparison: its test-set evaluation, its training record (when it was trained by the

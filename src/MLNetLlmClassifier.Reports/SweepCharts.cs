@@ -4,6 +4,7 @@ using MLNetLlmClassifier.Sweeps;
 using ScottPlot;
 using ScottPlot.TickGenerators;
 using static MLNetLlmClassifier.Reports.ChartStyle;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Reports;
 

@@ -53,6 +53,43 @@ public static class MLNetLlmClassifierRegistration
         return mlContext;
     }
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ComponentCatalog, string> LoadDevices = new();
+
+    /// <summary>
+    /// Registers the loaders (as <see cref="RegisterMLNetLlmClassifier(MLContext)"/>) and sets the device that models loaded through
+    /// <paramref name="mlContext"/> run on: "cpu", "cuda", "cuda:N" or "auto". Without it, loading follows the context:
+    /// <see cref="MLContext.GpuDeviceId"/> set picks that GPU (falling back to the CPU only when <see cref="MLContext.FallbackToCpu"/>
+    /// is true), and otherwise CUDA when present, else the CPU.
+    /// </summary>
+    /// <returns>The same context, for chaining.</returns>
+    public static MLContext RegisterMLNetLlmClassifier(this MLContext mlContext, string loadDevice)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        Torch.TorchDevice.Validate(loadDevice, nameof(loadDevice));
+        mlContext.ComponentCatalog.RegisterMLNetLlmClassifier();
+        LoadDevices.AddOrUpdate(mlContext.ComponentCatalog, loadDevice);
+        return mlContext;
+    }
+
+    /// <summary>
+    /// The device a model loaded in <paramref name="env"/> runs on: the device given to
+    /// <see cref="RegisterMLNetLlmClassifier(MLContext, string)"/>, else the context's GpuDeviceId and FallbackToCpu as ML.NET's own
+    /// TorchSharp trainers read them, else "auto".
+    /// </summary>
+    internal static TorchSharp.torch.Device LoadDevice(IHostEnvironment env)
+    {
+        if (LoadDevices.TryGetValue(env.ComponentCatalog, out var device)) return Torch.TorchDevice.Resolve(device, "load device");
+        var (gpu, fallback) = MlNetInternals.GpuSettings(env);
+        if (gpu is null) return Torch.TorchDevice.Resolve("auto");
+        if (!TorchSharp.torch.cuda.is_available() || gpu.Value >= TorchSharp.torch.cuda.device_count())
+        {
+            if (fallback) return TorchSharp.torch.CPU;
+            throw new InvalidOperationException($"MLContext.GpuDeviceId = {gpu} but that CUDA device is not available; set MLContext.FallbackToCpu = true " +
+                                                "to load on the CPU instead, or build with -p:TorchBackend=cuda (docs/troubleshooting.md).");
+        }
+        return new TorchSharp.torch.Device(TorchSharp.DeviceType.CUDA, gpu.Value);
+    }
+
     /// <summary>For estimators and transformers of this library: registers into whatever environment they were given.</summary>
     internal static void EnsureRegistered(IHostEnvironment env)
     {

@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Configuration;
 using Microsoft.ML;
 using MLNetLlmClassifier.Text;
 using MLNetLlmClassifier.Training;
@@ -45,48 +46,62 @@ public abstract class TransformerTrainerOptions
     public string? ModelPath { get; set; }
 
     /// <summary>Maximum tokens per row, special tokens (and prompt) included; longer text is truncated. Default set by each trainer.</summary>
+    [CommandLineAlias("--max-length")]
     public int MaxSequenceLength { get; set; } = 512;
 
     /// <summary>Which end of an over-long text is cut. Default <see cref="TruncationSide.Right"/> (keep the beginning).</summary>
+    [CommandLineAlias("--truncation")]
     public TruncationSide Truncation { get; set; } = TruncationSide.Right;
 
     /// <summary>Peak learning rate of AdamW. Default set by each trainer.</summary>
+    [CommandLineAlias("--lr")]
     public double LearningRate { get; set; } = 2e-5;
 
     /// <summary>Decay of the learning rate after warmup. Default <see cref="LearningRateSchedule.Cosine"/>.</summary>
+    [CommandLineAlias("--schedule")]
     public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;
 
     /// <summary>Fraction of the optimizer steps spent warming the learning rate up linearly from 0. Default 0.</summary>
+    [CommandLineAlias("--warmup-ratio")]
     public double WarmupRatio { get; set; }
 
     /// <summary>Decoupled AdamW weight decay, applied to weights of two or more dimensions only. Default 0.</summary>
+    [CommandLineAlias("--weight-decay")]
     public double WeightDecay { get; set; }
 
     /// <summary>Rows per forward pass in training. Default set by each trainer.</summary>
+    [CommandLineAlias("--batch-size")]
     public int BatchSize { get; set; } = 32;
 
     /// <summary>Rows per forward pass when evaluating and scoring; 0 means 2 × <see cref="BatchSize"/>. Default 0.</summary>
+    [CommandLineAlias("--inference-batch-size")]
     public int InferenceBatchSize { get; set; }
 
     /// <summary>Micro-batches whose gradients are summed before each optimizer step (effective batch = BatchSize × this). Default 1.</summary>
+    [CommandLineAlias("--grad-accum")]
     public int GradientAccumulationSteps { get; set; } = 1;
 
     /// <summary>Clip the global gradient norm to this value; 0 turns clipping off. Default 1.0 (as Hugging Face).</summary>
+    [CommandLineAlias("--max-grad-norm")]
     public double MaxGradientNorm { get; set; } = 1.0;
 
     /// <summary>Passes over the training data (fractions allowed, e.g. 0.5). Default set by each trainer.</summary>
+    [CommandLineAlias("--epochs")]
     public double NumberOfEpochs { get; set; } = 1;
 
     /// <summary>Evaluate on <see cref="ValidationSet"/> every this fraction of an epoch. Default 0.1.</summary>
+    [CommandLineAlias("--eval-interval")]
     public double EvaluationInterval { get; set; } = 0.1;
 
     /// <summary>Evaluate every this many optimizer steps instead; 0 uses <see cref="EvaluationInterval"/>. Default 0.</summary>
+    [CommandLineAlias("--eval-steps")]
     public int EvaluationSteps { get; set; }
 
     /// <summary>Optional validation data (same columns, same label keys). Without it no evaluation or early stopping happens. Default null.</summary>
     public IDataView? ValidationSet { get; set; }
 
     /// <summary>Stop after this many evaluations without improvement; 0 never stops early. Default 0.</summary>
+    [CommandLineAlias("--patience")]
     public int EarlyStoppingPatience { get; set; }
 
     /// <summary>The metric that picks the best evaluation. Default <see cref="Training.EarlyStoppingMetric.MacroF1"/>.</summary>
@@ -96,18 +111,23 @@ public abstract class TransformerTrainerOptions
     public bool RestoreBestModel { get; set; } = true;
 
     /// <summary>Loss weighting of classes for imbalanced labels. Default <see cref="MLNetLlmClassifier.ClassWeighting.None"/>.</summary>
+    [CommandLineAlias("--class-weighting")]
     public ClassWeighting ClassWeighting { get; set; } = ClassWeighting.None;
 
     /// <summary>Label smoothing epsilon for noisy labels, in [0, 1). Default 0.</summary>
+    [CommandLineAlias("--label-smoothing")]
     public double LabelSmoothing { get; set; }
 
     /// <summary>Random seed for initialisation, shuffling and dropout; null takes one from the MLContext's seed. Default null.</summary>
+    [CommandLineAlias("--seed")]
     public int? Seed { get; set; }
 
     /// <summary>auto (CUDA if available, else CPU), cpu, cuda or cuda:N. Asking for CUDA without one is an error. Default "auto".</summary>
+    [CommandLineAlias("--device")]
     public string Device { get; set; } = "auto";
 
     /// <summary>Numeric precision. Default <see cref="MLNetLlmClassifier.Precision.Auto"/> (bf16 on CUDA, fp32 on CPU).</summary>
+    [CommandLineAlias("--precision")]
     public Precision Precision { get; set; } = Precision.Auto;
 
     /// <summary>Receives a report after every optimizer step and evaluation (also written to MLContext.Log). Default null.</summary>
@@ -147,24 +167,6 @@ public abstract class TransformerTrainerOptions
         Torch.TorchDevice.Validate(Device, nameof(Device));
     }
 
-    internal TrainingSettings ToTrainingSettings(int seed) => new()
-    {
-        LearningRate = LearningRate,
-        Schedule = Schedule,
-        WarmupRatio = WarmupRatio,
-        WeightDecay = WeightDecay,
-        BatchSize = BatchSize,
-        EvaluationBatchSize = InferenceBatchSize > 0 ? InferenceBatchSize : 2 * BatchSize,
-        GradientAccumulationSteps = GradientAccumulationSteps,
-        MaxGradientNorm = MaxGradientNorm,
-        Epochs = NumberOfEpochs,
-        EvaluationInterval = EvaluationInterval,
-        EvaluationSteps = EvaluationSteps,
-        EarlyStoppingPatience = EarlyStoppingPatience,
-        EarlyStoppingMetric = EarlyStoppingMetric,
-        RestoreBestModel = RestoreBestModel,
-        BalancedClassWeights = ClassWeighting == ClassWeighting.Balanced,
-        LabelSmoothing = LabelSmoothing,
-        Seed = seed,
-    };
+    /// <summary>The batch size of evaluation and scoring: <see cref="InferenceBatchSize"/>, or 2 × <see cref="BatchSize"/> when it is 0.</summary>
+    public int EffectiveInferenceBatchSize => InferenceBatchSize > 0 ? InferenceBatchSize : 2 * BatchSize;
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
@@ -20,7 +21,7 @@ internal static class BenchCommand
 
     public static Command Create()
     {
-        var trainer = new Option<string>("--trainer") { Description = "bert or qwen3 (the prompted decoder). Default bert.", DefaultValueFactory = _ => "bert" };
+        var trainer = new Option<string>("--trainer") { Description = $"A family trained from a checkpoint: {string.Join(", ", ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f => f.Name))} (aliases such as qwen3 work too). Default bert.", DefaultValueFactory = _ => "bert" };
         var model = new Option<string>("--model") { Description = "Hugging Face model folder.", Required = true };
         var batch = new Option<int>("--batch-size") { Description = "Rows per batch. Default 32.", DefaultValueFactory = _ => 32 };
         var trainRows = new Option<int>("--train-rows") { Description = "Rows to train on (one epoch). Default 128.", DefaultValueFactory = _ => 128 };
@@ -29,12 +30,14 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N.", DefaultValueFactory = _ => "auto" };
         var precision = new Option<string>("--precision") { Description = "auto, float32, bfloat16.", DefaultValueFactory = _ => "auto" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var optionSettings = new OptionSettingsCli();
         var cmd = new Command("bench", "Measure training and inference throughput and peak memory on AG News texts.");
         foreach (var o in new Option[] { trainer, model, batch, trainRows, inferRows, maxLength, device, precision, json }) cmd.Options.Add(o);
+        optionSettings.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var result = Run(r.GetValue(trainer)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(trainRows), r.GetValue(inferRows),
-                r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out);
+                r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out, optionSettings.Read(r));
             Console.WriteLine(r.GetValue(json)
                 ? JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true })
                 : $"train {result.TrainRowsPerSecond:F2} rows/s ({result.TrainFractionOfPeak:P1} of the device's matmul rate), " +
@@ -47,12 +50,14 @@ internal static class BenchCommand
     }
 
     public static Result Run(string trainer, string modelPath, int batchSize, int trainRows, int inferenceRows, int maxLength,
-        string device, Precision precision, TextWriter? log)
+        string device, Precision precision, TextWriter? log, System.Text.Json.Nodes.JsonObject? config = null)
     {
         var sample = EmbeddedData.LoadAgNewsSample(renameLabels: true);
         var train = StratifiedSplit.SampleTotal(sample, Math.Min(trainRows, sample.Count), seed: 1);
         var texts = Enumerable.Range(0, inferenceRows).Select(i => sample[i % sample.Count].Text).ToArray();
-        var options = ClassifierPipeline.NewOptions(trainer, modelPath, pairs: false);
+        var family = ClassifierFamilies.Get(trainer, "--trainer");
+        var options = ClassifierPipeline.NewOptions(family, modelPath, pairs: false) as TransformerTrainerOptions
+                      ?? throw new ArgumentException($"bench measures families trained from a checkpoint; {family.Name} is not one.");
         options.BatchSize = batchSize;
         options.InferenceBatchSize = batchSize;
         options.NumberOfEpochs = 1;
@@ -61,9 +66,11 @@ internal static class BenchCommand
         options.Precision = precision;
         options.Seed = 1;
         options.LearningRate = 1e-5;
+        ModelOptionsConfig.Apply(config, family, options, "--config/--set");
         if (log is not null) options.Progress = CliCommon.ConsoleProgress("train: ", everySteps: 1);
         var ml = new MLContext(seed: 1);
-        var (_, classifier) = ClassifierPipeline.Fit(ml, trainer, options, train, null);
+        var (_, fitted) = ClassifierPipeline.Fit(ml, family, options, train, null);
+        var classifier = (TextClassificationTransformer)fitted;
         using (classifier)
         {
             classifier.Predict(texts.Take(batchSize).ToArray()); // warm-up: first-call allocations and kernel selection
@@ -79,7 +86,7 @@ internal static class BenchCommand
             double forwardPerRow = 2.0 * matmulParams * meanTokens;
             double trainRps = classifier.TrainingSummary!.RowsPerSecond, inferRps = texts.Length / inferSeconds;
             double peak = classifier.Precision == "BFloat16" ? bf16 : fp32;
-            return new Result(trainer, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
+            return new Result(family.Name, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
                 train.Count, trainRps, texts.Length, inferRps, meanTokens,
                 Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024), fp32, bf16,
                 3 * forwardPerRow * trainRps, forwardPerRow * inferRps, 3 * forwardPerRow * trainRps / peak, forwardPerRow * inferRps / peak);

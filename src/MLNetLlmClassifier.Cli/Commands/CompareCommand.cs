@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Transforms;
-using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Hub;
 using MLNetLlmClassifier.Reports;
@@ -17,7 +17,8 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class CompareCommand
 {
-    public static readonly string[] AllModels = ["sdca", "bert", "qwen3"];
+    /// <summary>Every registered family, in the registry's order (compare's columns).</summary>
+    public static IReadOnlyList<string> AllModels => ClassifierFamilies.All.Select(f => f.Name).ToList();
 
     public static Command Create()
     {
@@ -27,28 +28,34 @@ internal static class CompareCommand
         var test = new Option<string?>("--test") { Description = "Test file (with --train)." };
         var split = new Option<string>("--split") { Description = "train,valid,test fractions for --data. Default 0.7,0.1,0.2.", DefaultValueFactory = _ => "0.7,0.1,0.2" };
         var rowsPerClass = new Option<int?>("--rows-per-class") { Description = "Stratified subsample of the data before splitting." };
-        var models = new Option<string>("--models") { Description = "Comma-separated subset of sdca,bert,qwen3. Default all.", DefaultValueFactory = _ => string.Join(',', AllModels) };
-        var bert = new Option<string?>("--bert") { Description = "BERT: a local Hugging Face folder or a hub id (google-bert/bert-base-cased). Default: a tiny random BERT." };
-        var qwen3 = new Option<string?>("--qwen3") { Description = "Qwen3: a local Hugging Face folder or a hub id (Qwen/Qwen3-0.6B). Default: a tiny random Qwen3." };
-        var preset = new Option<string?>("--preset") { Description = "Hyperparameter preset: agnews-reference (the reference experiment's settings for both trainers)." };
-        var config = new Option<string?>("--config") { Description = "JSON file of per-model options: {\"bert\": {\"LearningRate\": 2e-5, ...}, \"qwen3\": {...}}." };
-        var set = new Option<string[]>("--set") { Description = "Per-model option from the command line, e.g. --set bert.LearningRate=2e-5 --set qwen3.NumberOfEpochs=2 (applied after --config).", AllowMultipleArgumentsPerToken = false };
+        var models = new Option<string>("--models") { Description = $"Comma-separated subset of {ClassifierFamilies.Names} (aliases work too). Default all.", DefaultValueFactory = _ => string.Join(',', AllModels) };
+        // One checkpoint option per family trained from a Hugging Face folder: --bert, --qwen3-prompted (alias --qwen3), ...
+        var checkpoints = ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f =>
+        {
+            var o = new Option<string?>("--" + f.Name) { Description = $"{f.DisplayName}: a local Hugging Face folder or a hub id. Default: a tiny random checkpoint." };
+            foreach (var a in f.Aliases) o.Aliases.Add("--" + a);
+            return (Family: f, Option: o);
+        }).ToList();
+        var preset = new Option<string?>("--preset") { Description = "Hyperparameter preset: agnews-reference (the reference experiment's settings for every family)." };
+        var optionSettings = new OptionSettingsCli();
         var output = new Option<string>("--out") { Description = "Report folder. Default runs/compare.", DefaultValueFactory = _ => Path.Combine("runs", "compare") };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N. Default auto.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainers. Default 1.", DefaultValueFactory = _ => 1 };
         var dataOptions = new CliCommon.DataOptions();
         var cmd = new Command("compare", "Compare a classic ML.NET classifier, BERT and the prompted Qwen3 decoder on one split; write a report with charts.");
-        foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models, bert, qwen3, preset, config, set, output, device, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models }) cmd.Options.Add(o);
+        foreach (var (_, o) in checkpoints) cmd.Options.Add(o);
+        foreach (var o in new Option[] { preset, output, device, seed }) cmd.Options.Add(o);
+        optionSettings.AddTo(cmd);
         dataOptions.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var settings = new CompareSettings
             {
                 Models = r.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-                Bert = r.GetValue(bert),
-                Qwen3 = r.GetValue(qwen3),
+                ModelPaths = checkpoints.Where(c => r.GetValue(c.Option) is not null).ToDictionary(c => c.Family.Name, c => r.GetValue(c.Option)!),
                 Preset = r.GetValue(preset),
-                Config = ModelOptionsConfig.WithSettings(r.GetValue(config) is { } c ? ModelOptionsConfig.Load(c) : null, r.GetValue(set) ?? []),
+                Config = optionSettings.Read(r),
                 Output = r.GetValue(output)!,
                 Device = r.GetValue(device)!,
                 Seed = r.GetValue(seed),
@@ -69,7 +76,9 @@ internal static class CompareCommand
     internal sealed class CompareSettings
     {
         public IReadOnlyList<string> Models = AllModels;
-        public string? Bert, Qwen3, Preset;
+        /// <summary>Checkpoints by family name (a local folder or a hub id); a family left out trains a tiny random checkpoint.</summary>
+        public Dictionary<string, string> ModelPaths = new();
+        public string? Preset;
         public JsonObject? Config;
         public string Output = Path.Combine("runs", "compare");
         public string Device = "auto";
@@ -117,20 +126,13 @@ internal static class CompareCommand
     /// <summary>Trains and evaluates every chosen model, then writes the report folder.</summary>
     internal static ComparisonReport Run(CompareSettings s)
     {
-        foreach (var m in s.Models)
-            if (!AllModels.Contains(m)) throw new ArgumentException($"--models: '{m}' is not one of {string.Join(", ", AllModels)}.");
+        var families = s.Models.Select(m => ClassifierFamilies.Get(m, "--models")).Distinct().ToList();
         if (s.Preset is not null && s.Preset != "agnews-reference")
             throw new ArgumentException($"--preset '{s.Preset}' is not a preset: use agnews-reference.");
         var modelsFolder = s.ModelsFolder ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(s.Output))!, "models");
         var warnings = new List<string>();
-        var names = s.Models.Select(DisplayName).ToList();
-        var results = CompareProgress.Run(names, progress =>
-        {
-            var list = new List<ModelRunResult>();
-            foreach (var m in s.Models)
-                list.Add(m == "sdca" ? RunSdca(s, progress) : RunTransformer(m, s, modelsFolder, progress, warnings));
-            return list;
-        });
+        var names = families.Select(f => f.DisplayName).ToList();
+        var results = CompareProgress.Run(names, progress => families.Select(f => RunFamily(f, s, modelsFolder, progress, warnings)).ToList());
         var report = new ComparisonReport(results)
         {
             Title = "MLNetLlmClassifier comparison",
@@ -147,165 +149,76 @@ internal static class CompareCommand
         return report;
     }
 
-    private static string DisplayName(string model) => model switch
+    private static ModelRunResult RunFamily(ClassifierFamily family, CompareSettings s, string modelsFolder, CompareProgress progress, List<string> warnings)
     {
-        "sdca" => "ML.NET SDCA (FeaturizeText)",
-        "bert" => "BERT",
-        _ => "Qwen3 prompted",
-    };
-
-    private static ModelRunResult RunSdca(CompareSettings s, CompareProgress progress)
-    {
-        var name = DisplayName("sdca");
-        progress.Begin(name, "training");
-        var ml = new MLContext(seed: s.Seed);
-        using var memory = new MemorySampler();
-        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue)
-            .Append(ml.Transforms.Text.FeaturizeText("Features", ClassifierPipeline.TextColumn))
-            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features"))
-            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-        var sw = Stopwatch.StartNew();
-        var model = pipeline.Fit(s.Split.Train.ToDataView(ml));
-        double seconds = sw.Elapsed.TotalSeconds;
-        var test = EvaluateCommand.Evaluate(ml, model, s.Split.Test);
-        var sdca = model.OfType<Microsoft.ML.Data.MulticlassPredictionTransformer<Microsoft.ML.Trainers.MaximumEntropyModelParameters>>().Single();
-        Microsoft.ML.Data.VBuffer<float>[] weights = default!;
-        sdca.Model.GetWeights(ref weights, out int classes);
-        long parameters = weights.Sum(w => (long)w.Length) + classes;
-        progress.End(name, $"macro-F1 {test.MacroF1:F3}, trained in {seconds:F1} s");
-        return new ModelRunResult
+        var name = family.DisplayName;
+        string? path = null, given = null;
+        bool random = false;
+        if (family.UsesCheckpoint)
         {
-            Name = name,
-            Kind = ModelKind.ClassicMlNet,
-            Test = test,
-            TrainingSeconds = seconds,
-            TrainRowsPerSecond = s.Split.Train.Count / Math.Max(seconds, 1e-9),
-            PeakMemoryMiB = memory.PeakMiB,
-            ParameterCount = parameters,
-            Device = "cpu",
-            Notes = "word and character n-gram features, SDCA maximum entropy",
-        };
-    }
-
-    private static ModelRunResult RunTransformer(string trainer, CompareSettings s, string modelsFolder, CompareProgress progress, List<string> warnings)
-    {
-        var name = DisplayName(trainer);
-        progress.Begin(name, "preparing the checkpoint");
-        var given = trainer == "bert" ? s.Bert : s.Qwen3;
-        string path;
-        bool random = given is null;
-        if (random)
-        {
-            path = Path.Combine(modelsFolder, trainer == "bert" ? "bert-tiny-random" : "qwen3-tiny-random");
-            EnsureRandomCheckpoint(trainer, path, modelsFolder);
-            warnings.Add($"{name} is a tiny RANDOM checkpoint trained from scratch: its accuracy says nothing about the pretrained model. " +
-                         "For real weights run: mlnet-llm compare --bert google-bert/bert-base-cased --qwen3 Qwen/Qwen3-0.6B --preset agnews-reference");
-        }
-        else
-        {
-            var last = -1L;
-            path = HubModelResolver.Resolve(given!, progress: new CliCommon.InlineProgress<DownloadProgress>(d =>
+            progress.Begin(name, "preparing the checkpoint");
+            s.ModelPaths.TryGetValue(family.Name, out given);
+            random = given is null;
+            if (random)
             {
-                if (d.BytesDone == d.TotalBytes || d.BytesDone - last > 50L << 20)
+                path = EmbeddedData.TinyRandomCheckpoint(family, modelsFolder);
+                warnings.Add($"{name} is a tiny RANDOM checkpoint trained from scratch: its accuracy says nothing about the pretrained model. " +
+                             "For real weights run: mlnet-llm compare --bert google-bert/bert-base-cased --qwen3 Qwen/Qwen3-0.6B --preset agnews-reference");
+            }
+            else
+            {
+                var last = -1L;
+                path = HubModelResolver.Resolve(given!, progress: new CliCommon.InlineProgress<DownloadProgress>(d =>
                 {
-                    last = d.BytesDone;
-                    progress.Begin(name, $"downloading {d.File} {d.BytesDone >> 20}/{d.TotalBytes >> 20} MiB");
-                }
-            }));
+                    if (d.BytesDone == d.TotalBytes || d.BytesDone - last > 50L << 20)
+                    {
+                        last = d.BytesDone;
+                        progress.Begin(name, $"downloading {d.File} {d.BytesDone >> 20}/{d.TotalBytes >> 20} MiB");
+                    }
+                }));
+            }
         }
 
-        var options = ClassifierPipeline.NewOptions(trainer, path, pairs: false);
-        if (random) ApplyFromScratchDefaults(trainer, options, s.EpochScale);
-        if (s.Preset == "agnews-reference") ApplyReferencePreset(trainer, options);
-        if (s.Config?[trainer] is JsonObject overrides) ModelOptionsConfig.Apply(options, overrides, $"--config [{trainer}]");
-        options.Device = s.Device;
-        options.Seed ??= s.Seed;
-        options.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p => progress.Report(name, p));
+        var options = ClassifierPipeline.NewOptions(family, path, pairs: false);
+        if (random) family.ApplyFromScratchPreset(options, s.EpochScale);
+        if (s.Preset == "agnews-reference") family.ApplyReferencePreset(options);
+        ModelOptionsConfig.Apply(s.Config, family, options, "--config/--set");
+        if (options is TransformerTrainerOptions t)
+        {
+            t.Device = s.Device;
+            t.Seed ??= s.Seed;
+            t.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p => progress.Report(name, p));
+        }
 
         var ml = new MLContext(seed: s.Seed);
         using var memory = new MemorySampler();
-        progress.Begin(name, "tokenising");
-        var (pipeline, classifier) = ClassifierPipeline.Fit(ml, trainer, options, s.Split.Train, s.Split.Valid.Count > 0 ? s.Split.Valid : null);
-        using (classifier)
+        progress.Begin(name, family.UsesCheckpoint ? "tokenising" : "training");
+        var sw = Stopwatch.StartNew();
+        var (pipeline, fitted) = ClassifierPipeline.Fit(ml, family, options, s.Split.Train, s.Split.Valid.Count > 0 ? s.Split.Valid : null);
+        double seconds = sw.Elapsed.TotalSeconds;
+        using (fitted as IDisposable)
         {
             progress.Begin(name, "evaluating");
             var test = EvaluateCommand.Evaluate(ml, pipeline, s.Split.Test);
-            progress.End(name, $"macro-F1 {test.MacroF1:F3}, trained in {classifier.TrainingSummary!.Seconds:F1} s");
+            var classifier = fitted as TextClassificationTransformer;
+            var summary = classifier?.TrainingSummary;
+            progress.End(name, $"macro-F1 {test.MacroF1:F3}, trained in {summary?.Seconds ?? seconds:F1} s");
             return new ModelRunResult
             {
                 Name = name,
-                Kind = trainer == "bert" ? ModelKind.EncoderClassifier : ModelKind.DecoderPrompted,
+                Kind = family.Kind,
                 Test = test,
-                Training = classifier.TrainingSummary,
+                Training = summary,
+                TrainingSeconds = summary is null ? seconds : null,
+                TrainRowsPerSecond = summary is null ? s.Split.Train.Count / Math.Max(seconds, 1e-9) : null,
                 PeakMemoryMiB = memory.PeakMiB,
-                ParameterCount = classifier.ParameterCount,
-                Device = classifier.Device,
-                Notes = random ? "tiny random checkpoint, trained from scratch" : given,
+                ParameterCount = family.CountParameters(fitted),
+                Device = classifier?.Device ?? "cpu",
+                Notes = !family.UsesCheckpoint ? FamilyNotes(family) : random ? "tiny random checkpoint, trained from scratch" : given,
             };
         }
     }
 
-    private static void EnsureRandomCheckpoint(string trainer, string path, string modelsFolder)
-    {
-        if (File.Exists(Path.Combine(path, "model.safetensors"))) return;
-        Directory.CreateDirectory(modelsFolder);
-        if (trainer == "bert")
-        {
-            var vocab = Path.Combine(modelsFolder, "bert-base-uncased-vocab.txt");
-            EmbeddedData.WriteBertVocab(vocab);
-            RandomCheckpoint.CreateBert("tiny", vocab, lowercase: true, path, seed: 1);
-        }
-        else
-        {
-            var tokenizer = Path.Combine(modelsFolder, "qwen3-tokenizer");
-            EmbeddedData.WriteQwen3Tokenizer(tokenizer);
-            RandomCheckpoint.CreateQwen3("tiny", tokenizer, path, seed: 1);
-        }
-    }
-
-    /// <summary>Settings that let tiny random checkpoints learn from scratch in a short CPU run.</summary>
-    internal static void ApplyFromScratchDefaults(string trainer, TransformerTrainerOptions o, double epochScale)
-    {
-        // Random weights need a far higher learning rate than fine-tuning does.
-        o.LearningRate = trainer == "bert" ? 1e-3 : 5e-3;
-        o.WarmupRatio = 0.05;
-        o.WeightDecay = 0.01;
-        o.BatchSize = 32;
-        o.GradientAccumulationSteps = 1;
-        o.MaxSequenceLength = 128;
-        o.NumberOfEpochs = (trainer == "bert" ? 5 : 4) * epochScale;
-        o.EvaluationInterval = 0.5;
-        o.Precision = Precision.Float32;
-        // A random decoder understands no instruction: the reference prompt's ~70 tokens of instructions would only
-        // cost compute. From scratch, the prompt keeps the article, the options and the answer format, nothing else.
-        if (o is Qwen3.PromptedDecoderClassifierTrainer.Options q) q.PromptTemplate = "{text}\n\n{options}\n\nAnswer:/no_think";
-    }
-
-    /// <summary>The reference experiment (DEVELOPERS.md): bert-base-cased and Qwen3-0.6B on AG News.</summary>
-    internal static void ApplyReferencePreset(string trainer, TransformerTrainerOptions o)
-    {
-        o.Schedule = Training.LearningRateSchedule.Cosine;
-        o.EvaluationInterval = 0.1;
-        if (trainer == "bert")
-        {
-            o.LearningRate = 1e-5;
-            o.BatchSize = 64;
-            o.NumberOfEpochs = 5;
-            o.WeightDecay = 1e-6;
-            o.WarmupRatio = 0;
-            o.GradientAccumulationSteps = 1;
-            o.MaxSequenceLength = 512;
-        }
-        else
-        {
-            o.LearningRate = 1.2e-5;
-            o.BatchSize = 12;
-            o.GradientAccumulationSteps = 8;
-            o.WarmupRatio = 0.01;
-            o.NumberOfEpochs = 1;
-            o.WeightDecay = 0;
-            o.MaxSequenceLength = 512;
-            o.Precision = Precision.BFloat16;
-        }
-    }
+    private static string FamilyNotes(ClassifierFamily family) =>
+        family.Kind == ModelKind.ClassicMlNet ? "word and character n-gram features, SDCA maximum entropy" : family.DisplayName;
 }

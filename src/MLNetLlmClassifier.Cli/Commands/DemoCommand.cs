@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Bert;
 using System.CommandLine;
 using Microsoft.ML;
 using MLNetLlmClassifier.Data;
@@ -27,28 +28,22 @@ internal static class DemoCommand
             var modelPath = r.GetValue(model);
             if (modelPath is null)
             {
-                modelPath = Path.Combine(dir, "bert-tiny-random");
-                if (!File.Exists(Path.Combine(modelPath, "model.safetensors")))
-                {
-                    var vocab = Path.Combine(dir, "bert-base-uncased-vocab.txt");
-                    EmbeddedData.WriteBertVocab(vocab);
-                    Checkpoints.RandomCheckpoint.CreateBert("tiny", vocab, lowercase: true, modelPath, seed: 1);
-                }
+                modelPath = EmbeddedData.TinyRandomCheckpoint(BertFamily.Instance, dir);
                 Console.WriteLine($"No pretrained weights: using a tiny random BERT at {modelPath}. Accuracy from scratch on 1,400 rows is far below a pretrained model's;");
                 Console.WriteLine("run `mlnet-llm demo --model <bert-base-cased folder> --lr 2e-5 --epochs 2` for the real thing.");
             }
             var sample = EmbeddedData.LoadAgNewsSample(renameLabels: true);
             var split = StratifiedSplit.Split(sample, 0.7, 0.1, 0.2, seed: 1);
-            var options = ClassifierPipeline.NewOptions("bert", modelPath, pairs: false);
-            CompareCommand.ApplyFromScratchDefaults("bert", options, epochScale: 1);
+            var options = (BertTextClassificationTrainer.Options)ClassifierPipeline.NewOptions(BertFamily.Instance, modelPath, pairs: false);
+            BertFamily.Instance.ApplyFromScratchPreset(options, epochScale: 1);
             options.NumberOfEpochs = r.GetValue(epochs);
             options.LearningRate = r.GetValue(lr);
             options.Seed = 1;
             options.Progress = CliCommon.ConsoleProgress("");
             var ml = new MLContext(seed: 1);
             Console.WriteLine($"Training on {split.Train.Count} rows, validating on {split.Valid.Count}, testing on {split.Test.Count} (embedded AG News sample, stratified, seed 1).");
-            var (pipeline, classifier) = ClassifierPipeline.Fit(ml, "bert", options, split.Train, split.Valid);
-            using (classifier)
+            var (pipeline, classifier) = ClassifierPipeline.Fit(ml, BertFamily.Instance, options, split.Train, split.Valid);
+            using ((IDisposable)classifier)
             {
                 var report = EvaluateCommand.Evaluate(ml, pipeline, split.Test);
                 Console.WriteLine();

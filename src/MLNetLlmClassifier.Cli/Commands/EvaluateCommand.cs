@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Evaluation;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 

@@ -1,43 +1,52 @@
 using System.CommandLine;
-using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
 /// <summary>
 /// <c>mlnet-llm init-model</c>: a randomly initialised checkpoint folder in the Hugging Face format
 /// (config.json, model.safetensors, tokenizer files), for tests, demos and benchmarks where no
-/// pretrained weights can be downloaded.
+/// pretrained weights can be downloaded. The architecture is a registered family (or its config.json model_type).
 /// </summary>
 internal static class InitModelCommand
 {
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "bert or qwen3", Required = true };
-        var preset = new Option<string>("--preset") { Description = "bert: tiny or bert-base; qwen3: tiny or qwen3-0.6b.", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "qwen3: a folder with tokenizer.json and tokenizer_config.json (e.g. the Qwen3 tokenizer)." };
-        var vocab = new Option<string?>("--vocab") { Description = "bert: a vocab.txt file, or a tokenizer folder (vocab.txt/tokenizer.json, tokenizer_config.json)." };
-        var lowercase = new Option<bool>("--lowercase") { Description = "bert with a bare vocab.txt: whether the tokenizer lower-cases (uncased vocab). Default true.", DefaultValueFactory = _ => true };
+        var families = ClassifierFamilies.All.Where(f => f.UsesCheckpoint).ToList();
+        string presets = string.Join("; ", families.Select(f => $"{f.Name}: {string.Join(" or ", f.RandomPresets)}"));
+        var arch = new Option<string>("--arch") { Description = $"The family ({string.Join(", ", families.Select(f => f.Name))}) or its model_type ({string.Join(", ", families.Select(f => f.ModelType).Distinct())}).", Required = true };
+        var preset = new Option<string>("--preset") { Description = $"{presets}.", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "A tokenizer folder (tokenizer.json or vocab.txt, tokenizer_config.json), or for BERT a bare vocab.txt. Default: the tokenizer the CLI embeds for the family." };
+        var vocab = new Option<string?>("--vocab") { Description = "Same as --tokenizer (BERT's vocab.txt file or tokenizer folder)." };
+        var lowercase = new Option<bool>("--lowercase") { Description = "With a bare vocab.txt: whether the tokenizer lower-cases (uncased vocab). Default true.", DefaultValueFactory = _ => true };
         var output = new Option<string>("--out") { Description = "Folder to create (must not exist or be empty).", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed. Default 1.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("init-model", "Create a randomly initialised model folder in the Hugging Face format.");
         foreach (var o in new Option[] { arch, preset, vocab, tokenizer, lowercase, output, seed }) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            var name = r.GetValue(arch)!;
+            var family = ClassifierFamilies.Find(name) is { UsesCheckpoint: true } f ? f
+                : ClassifierFamilies.ForModelType(name)
+                  ?? throw new ArgumentException($"--arch '{name}' is not an architecture: use {string.Join(", ", families.Select(x => x.Name))}.");
             var dir = r.GetValue(output)!;
-            switch (r.GetValue(arch))
+            var source = r.GetValue(tokenizer) ?? r.GetValue(vocab);
+            string? scratch = null;
+            try
             {
-                case "bert":
-                    RandomCheckpoint.CreateBert(r.GetValue(preset)!, r.GetValue(vocab) ?? throw new ArgumentException("--vocab is required for --arch bert."),
-                        r.GetValue(lowercase), dir, r.GetValue(seed));
-                    break;
-                case "qwen3":
-                    RandomCheckpoint.CreateQwen3(r.GetValue(preset)!, r.GetValue(tokenizer) ?? throw new ArgumentException("--tokenizer is required for --arch qwen3."),
-                        dir, r.GetValue(seed));
-                    break;
-                default:
-                    throw new ArgumentException($"--arch '{r.GetValue(arch)}' is not an architecture: use bert or qwen3.");
+                if (source is null)
+                {
+                    scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-tokenizer-{Guid.NewGuid():N}");
+                    source = EmbeddedData.WriteTokenizer(family.DefaultTokenizer
+                        ?? throw new ArgumentException($"--tokenizer is required for the {family.Name} family."), scratch);
+                }
+                family.CreateRandomCheckpoint(new RandomCheckpointRequest(r.GetValue(preset)!, source, dir, r.GetValue(seed), r.GetValue(lowercase)));
             }
-            Console.WriteLine($"Created {dir}.");
+            finally
+            {
+                if (scratch is not null && Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+            }
+            Console.WriteLine($"Created {dir} ({family.Name}, preset {r.GetValue(preset)}).");
             return 0;
         }));
         return cmd;

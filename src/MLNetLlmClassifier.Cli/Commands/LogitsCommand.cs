@@ -1,5 +1,5 @@
+using MLNetLlmClassifier.Families;
 using System.CommandLine;
-using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.Torch;
 using static TorchSharp.torch;
 
@@ -7,7 +7,7 @@ namespace MLNetLlmClassifier.Cli.Commands;
 
 /// <summary>
 /// <c>mlnet-llm logits</c>: our forward pass over token ids, for parity checks against any reference
-/// (Hugging Face transformers, the CUDA path). See <see cref="ModelLogits.RunJsonl"/> for the fields.
+/// (Hugging Face transformers, the CUDA path). See <see cref="LogitsJsonl.RunJsonl"/> for the fields.
 /// </summary>
 internal static class LogitsCommand
 {
@@ -28,7 +28,7 @@ internal static class LogitsCommand
                 "bfloat16" or "bf16" => ScalarType.BFloat16,
                 var p => throw new ArgumentException($"--precision '{p}' is not float32 or bfloat16."),
             };
-            ModelLogits.RunJsonl(r.GetValue(model)!, r.GetValue(input)!, r.GetValue(output)!, TorchDevice.Resolve(r.GetValue(device), "--device"), dtype);
+            LogitsJsonl.RunJsonl(r.GetValue(model)!, r.GetValue(input)!, r.GetValue(output)!, TorchDevice.Resolve(r.GetValue(device), "--device"), dtype);
             return 0;
         }));
         return cmd;

@@ -1,39 +1,45 @@
-using System.Reflection;
+using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
+using MLNetLlmClassifier.Configuration;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
 /// <summary>
-/// Per-model hyperparameters from a JSON file: <c>{"bert": {"LearningRate": 2e-5, "Schedule": "Linear"}, "qwen3": {...}}</c>.
-/// Keys are the trainers' option names (case-insensitive); values are JSON numbers, strings (enums by name),
-/// booleans or objects (e.g. <c>LabelDisplayNames</c>). An unknown key is an error that lists the options.
+/// Per-family option values from a JSON file and from <c>--set family.Option=value</c>:
+/// <c>{"bert": {"LearningRate": 2e-5, "Schedule": "Linear"}, "qwen3-prompted": {...}}</c>. Section keys are family names or
+/// aliases (<see cref="ClassifierFamilies"/>); option keys are the names declared on the family's options class (case-insensitive),
+/// set through <see cref="OptionsBinder"/> like sweep parameters. Values are JSON numbers, strings (enums by name), booleans or objects
+/// (e.g. <c>LabelDisplayNames</c>). An unknown family or option is an error that lists what there is.
 /// </summary>
 internal static class ModelOptionsConfig
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNameCaseInsensitive = true,
-        Converters = { new JsonStringEnumConverter() },
-    };
-
     public static JsonObject Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        JsonObject config;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+            config = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
                 ?.AsObject() ?? throw new InvalidDataException($"{path}: the config is empty.");
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            throw new InvalidDataException($"{path}: not a JSON object of per-model options ({e.Message}).", e);
+            throw new InvalidDataException($"{path}: not a JSON object of per-family options ({e.Message}).", e);
         }
+        foreach (var (key, value) in config)
+        {
+            if (ClassifierFamilies.Find(key) is null)
+                throw new InvalidDataException($"{path}: '{key}' is not a model family: use one of {ClassifierFamilies.Names}.");
+            if (value is not JsonObject)
+                throw new InvalidDataException($"{path}: '{key}' must be an object of options, e.g. {{\"LearningRate\": 2e-5}}.");
+        }
+        return config;
     }
 
     /// <summary>
-    /// Adds <c>model.Option=value</c> settings (from <c>--set</c>) to a config. The value is read as JSON when it parses
+    /// Adds <c>family.Option=value</c> settings (from <c>--set</c>) to a config. The value is read as JSON when it parses
     /// (numbers, true/false, quoted strings, objects), else as a plain string (enum names).
     /// </summary>
     public static JsonObject? WithSettings(JsonObject? config, IEnumerable<string> settings)
@@ -42,9 +48,11 @@ internal static class ModelOptionsConfig
         {
             int dot = item.IndexOf('.'), eq = item.IndexOf('=');
             if (dot <= 0 || eq <= dot + 1)
-                throw new ArgumentException($"--set '{item}' is not of the form model.Option=value (e.g. bert.LearningRate=2e-5).");
-            config ??= new JsonObject();
+                throw new ArgumentException($"--set '{item}' is not of the form family.Option=value (e.g. bert.LearningRate=2e-5).");
             string model = item[..dot].Trim(), option = item[(dot + 1)..eq].Trim(), text = item[(eq + 1)..].Trim();
+            if (ClassifierFamilies.Find(model) is null)
+                throw new ArgumentException($"--set '{item}': '{model}' is not a model family: use one of {ClassifierFamilies.Names}.");
+            config ??= new JsonObject();
             JsonNode? value;
             try { value = JsonNode.Parse(text); }
             catch (JsonException) { value = JsonValue.Create(text); }
@@ -54,26 +62,78 @@ internal static class ModelOptionsConfig
         return config;
     }
 
+    /// <summary>Sets every value the config holds for <paramref name="family"/> (under its name or an alias) on <paramref name="options"/>.</summary>
+    public static void Apply(JsonObject? config, ClassifierFamily family, object options, string source)
+    {
+        if (config is null) return;
+        foreach (var (key, section) in config)
+            if (family.IsCalled(key) && section is JsonObject values) Apply(options, values, $"{source} [{key}]");
+    }
+
     /// <summary>Sets each listed option on <paramref name="options"/>; errors name <paramref name="source"/> and the key.</summary>
     public static void Apply(object options, JsonObject values, string source)
     {
-        var settable = options.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite && p.PropertyType != typeof(CancellationToken) && p.PropertyType != typeof(Microsoft.ML.IDataView)
-                        && !(p.PropertyType.IsGenericType && p.PropertyType.GetGenericTypeDefinition() == typeof(IProgress<>)))
-            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
         foreach (var (key, node) in values)
         {
-            if (!settable.TryGetValue(key, out var prop))
-                throw new ArgumentException($"{source}: '{key}' is not an option of {options.GetType().DeclaringType?.Name ?? options.GetType().Name} " +
-                                            $"(options: {string.Join(", ", settable.Keys.Order())}).");
             try
             {
-                prop.SetValue(options, node is null ? null : node.Deserialize(prop.PropertyType, Json));
+                OptionsBinder.Apply(options, key, node is null ? null : JsonSerializer.SerializeToElement(node));
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException or ArgumentException)
+            catch (ArgumentException e)
             {
-                throw new ArgumentException($"{source}: '{key}' = {node?.ToJsonString() ?? "null"} is not a valid {prop.PropertyType.Name} ({e.Message}).", e);
+                throw new ArgumentException($"{source}: {e.Message}", e);
             }
+        }
+    }
+}
+
+/// <summary><c>--config file.json</c> and <c>--set family.Option=value</c>, the same in train, compare, bench and (<c>--set</c> only) sweep.</summary>
+internal sealed class OptionSettingsCli(bool withConfigFile = true)
+{
+    public readonly Option<string?> Config = new("--config") { Description = "JSON file of per-family options: {\"bert\": {\"LearningRate\": 2e-5, ...}, \"qwen3-prompted\": {...}} (names: mlnet-llm options)." };
+    public readonly Option<string[]> Set = new("--set") { Description = "One option of one family, e.g. --set bert.LearningRate=2e-5 --set qwen3-prompted.NumberOfEpochs=2 (applied after --config and the flags).", AllowMultipleArgumentsPerToken = false };
+
+    public void AddTo(Command c)
+    {
+        if (withConfigFile) c.Options.Add(Config);
+        c.Options.Add(Set);
+    }
+
+    public JsonObject? Read(ParseResult r) =>
+        ModelOptionsConfig.WithSettings(withConfigFile && r.GetValue(Config) is { } c ? ModelOptionsConfig.Load(c) : null, r.GetValue(Set) ?? []);
+}
+
+/// <summary>
+/// The hand-written flags of common options (<c>--lr</c>, <c>--epochs</c>, …), derived from the <see cref="CommandLineAliasAttribute"/>s on the
+/// registered families' options classes: a flag sets the option it is declared on, converted as <c>--set</c> converts.
+/// </summary>
+internal sealed class OptionFlagsCli
+{
+    private readonly List<(Option<string?> Flag, string Member)> _flags = new();
+
+    public OptionFlagsCli()
+    {
+        foreach (var family in ClassifierFamilies.All)
+            foreach (var o in OptionCatalog.Describe(family.OptionsType))
+                if (o.Alias is { } alias && _flags.All(f => f.Flag.Name != alias))
+                    _flags.Add((new Option<string?>(alias) { Description = $"{o.Summary ?? o.Name} (option {o.Name})" }, o.Name));
+    }
+
+    public void AddTo(Command c)
+    {
+        foreach (var (flag, _) in _flags) c.Options.Add(flag);
+    }
+
+    /// <summary>Sets the options whose flags were given; a flag the family does not have is an error.</summary>
+    public void Apply(ParseResult r, ClassifierFamily family, object options)
+    {
+        foreach (var (flag, member) in _flags)
+        {
+            if (r.GetValue(flag) is not { } value) continue;
+            if (!OptionsBinder.CanSet(options.GetType(), member))
+                throw new ArgumentException($"{flag.Name} sets {member}, which the {family.Name} family does not have.");
+            try { OptionsBinder.Apply(options, member, value); }
+            catch (ArgumentException e) { throw new ArgumentException($"{flag.Name} '{value}': {e.Message}", e); }
         }
     }
 }

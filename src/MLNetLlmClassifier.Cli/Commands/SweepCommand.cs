@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.ML;
 using Microsoft.ML.Transforms;
-using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Sweeps;
 
 namespace MLNetLlmClassifier.Cli.Commands;
@@ -15,11 +15,13 @@ internal static class SweepCommand
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = "Sweep config (JSON, see docs/sweeps.md).", Required = true };
-        var cmd = new Command("sweep", "Hyperparameter sweep with early pruning over BERT, the prompted decoder and the classic baseline; resumable.");
+        var optionSettings = new OptionSettingsCli(withConfigFile: false);
+        var cmd = new Command("sweep", "Hyperparameter sweep with early pruning over the registered families (BERT, the prompted decoder, the classic baseline, ...); resumable.");
         cmd.Options.Add(config);
+        optionSettings.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None);
+            var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None, optionSettings.Read(r));
             using var _ = result.Model as IDisposable;
             Console.WriteLine();
             Console.WriteLine(result.Leaderboard.ToMarkdown());
@@ -30,7 +32,7 @@ internal static class SweepCommand
     }
 
     /// <summary>Builds the sweepable pipeline from the config's candidates and runs the sweep.</summary>
-    internal static SweepResult Run(SweepConfig config, TextWriter log, CancellationToken ct)
+    internal static SweepResult Run(SweepConfig config, TextWriter log, CancellationToken ct, System.Text.Json.Nodes.JsonObject? settings = null)
     {
         var (train, valid) = config.Data.Load(config.Seed);
         var ml = new MLContext(seed: config.Seed);
@@ -39,29 +41,11 @@ internal static class SweepCommand
             suffix: ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         foreach (var c in config.Candidates)
         {
-            var name = c.Name ?? c.Trainer;
-            switch (c.Trainer.ToLowerInvariant())
-            {
-                case "sdca":
-                    pipeline.AddSdcaTextBaseline(ClassifierPipeline.TextColumn, "Label", c.CreateSearchSpace(), name);
-                    break;
-                case "bert":
-                {
-                    var o = (BertTextClassificationTrainer.Options)ClassifierPipeline.NewOptions("bert", c.Model ?? "", train.HasText2);
-                    c.ApplyOptions(o);
-                    pipeline.AddBert(o, c.CreateSearchSpace(), name);
-                    break;
-                }
-                case "decoder" or "qwen3" or "prompted-decoder":
-                {
-                    var o = (Qwen3.PromptedDecoderClassifierTrainer.Options)ClassifierPipeline.NewOptions("qwen3", c.Model ?? "", train.HasText2);
-                    c.ApplyOptions(o);
-                    pipeline.AddTrainer(name, o, c.CreateSearchSpace(), (ml, opts) => ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(opts));
-                    break;
-                }
-                default:
-                    throw new ArgumentException($"{config.SourcePath}: candidate '{name}' has trainer '{c.Trainer}'; use sdca, bert or decoder.");
-            }
+            var family = ClassifierFamilies.Get(c.Trainer, $"{config.SourcePath}: candidate '{c.Name ?? c.Trainer}' has trainer");
+            var o = ClassifierPipeline.NewOptions(family, c.Model, train.HasText2);
+            c.ApplyOptions(o);
+            ModelOptionsConfig.Apply(settings, family, o, "--set");
+            pipeline.AddFamily(family, o, c.CreateSearchSpace(), c.Name ?? family.Name);
         }
         var experiment = config.Configure(ml.Sweeps().CreateExperiment()
             .SetPipeline(pipeline)

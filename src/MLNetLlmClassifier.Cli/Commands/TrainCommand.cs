@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
@@ -10,38 +11,52 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var trainer = new Option<string>("--trainer") { Description = "bert or qwen3 (the prompted decoder). Default bert.", DefaultValueFactory = _ => "bert" };
-        var model = new Option<string>("--model") { Description = "Hugging Face model folder (see init-model for a random one).", Required = true };
+        var trainer = new Option<string>("--trainer") { Description = $"The model family: {ClassifierFamilies.Names} (aliases such as qwen3 work too). Default bert.", DefaultValueFactory = _ => "bert" };
+        var model = new Option<string?>("--model") { Description = "Hugging Face model folder (see init-model for a random one); families trained from a checkpoint need it." };
         var train = new Option<string>("--train") { Description = "Training data: CSV or TSV.", Required = true };
         var valid = new Option<string?>("--valid") { Description = "Optional validation data, same columns." };
         var output = new Option<string>("--out") { Description = "Where to write the trained ML.NET model (.zip).", Required = true };
         var data = new CliCommon.DataOptions();
-        var hyper = new TrainerOptionsCli();
+        var flags = new OptionFlagsCli();
+        var settings = new OptionSettingsCli();
         var cmd = new Command("train", "Fine-tune a text classifier and save the ML.NET model.");
         foreach (var o in new Option[] { trainer, model, train, valid, output }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        hyper.AddTo(cmd);
+        flags.AddTo(cmd);
+        settings.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;
-            var options = ClassifierPipeline.NewOptions(r.GetValue(trainer)!, r.GetValue(model)!, trainTable.HasText2);
-            hyper.Apply(r, options);
-            options.Progress = CliCommon.ConsoleProgress("");
+            var family = ClassifierFamilies.Get(r.GetValue(trainer)!, "--trainer");
+            var modelPath = r.GetValue(model);
+            if (family.UsesCheckpoint && modelPath is null) throw new ArgumentException($"--model is required for the {family.Name} family (a Hugging Face folder; init-model makes a random one).");
+            var options = ClassifierPipeline.NewOptions(family, modelPath, trainTable.HasText2);
+            flags.Apply(r, family, options);
+            ModelOptionsConfig.Apply(settings.Read(r), family, options, "--config/--set");
             using var cts = CancelOnCtrlC();
-            options.CancellationToken = cts.Token;
-            var ml = new MLContext(seed: options.Seed);
-            Console.WriteLine($"Training {r.GetValue(trainer)} on {trainTable.Count} rows of {trainTable.Source}" +
+            int seed = 1;
+            if (options is TransformerTrainerOptions t)
+            {
+                seed = t.Seed ??= 1;
+                t.Progress = CliCommon.ConsoleProgress("");
+                t.CancellationToken = cts.Token;
+            }
+            var ml = new MLContext(seed: seed);
+            Console.WriteLine($"Training {family.Name} on {trainTable.Count} rows of {trainTable.Source}" +
                               (validTable is null ? "" : $", validating on {validTable.Count} rows") + ".");
             var sw = Stopwatch.StartNew();
-            var (pipeline, classifier) = ClassifierPipeline.Fit(ml, r.GetValue(trainer)!, options, trainTable, validTable);
-            using (classifier)
+            var (pipeline, fitted) = ClassifierPipeline.Fit(ml, family, options, trainTable, validTable);
+            using (fitted as IDisposable)
             {
                 CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!);
-                var s = classifier.TrainingSummary!;
-                Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s ({s.Steps} steps, {s.RowsPerSecond:F1} rows/s); saved {r.GetValue(output)}.");
-                if (s.Best is { } best) Console.WriteLine($"Best validation: macro-F1 {best.MacroF1:F4}, accuracy {best.Accuracy:F4} at step {best.Step}.");
+                if (fitted is TextClassificationTransformer { TrainingSummary: { } s })
+                {
+                    Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s ({s.Steps} steps, {s.RowsPerSecond:F1} rows/s); saved {r.GetValue(output)}.");
+                    if (s.Best is { } best) Console.WriteLine($"Best validation: macro-F1 {best.MacroF1:F4}, accuracy {best.Accuracy:F4} at step {best.Step}.");
+                }
+                else Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s; saved {r.GetValue(output)}.");
             }
             return 0;
         }));

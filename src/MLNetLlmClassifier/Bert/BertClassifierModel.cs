@@ -1,3 +1,5 @@
+using MLNetLlmClassifier.Torch;
+using MLNetLlmClassifier.Families;
 using System.Text.Json.Nodes;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Text;
@@ -13,7 +15,6 @@ namespace MLNetLlmClassifier.Bert;
 /// </summary>
 internal sealed class BertClassifierModel : ITrainableClassifier
 {
-    public const string FamilyName = "bert";
 
     private readonly BertForSequenceClassification _net;
     private readonly BertWordPieceTokenizer _tokenizer;
@@ -37,7 +38,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     public nn.Module Module => _net;
     public Device Device { get; }
     public int NumClasses => _classNames.Length;
-    public string Family => FamilyName;
+    public ClassifierFamily Family => BertFamily.Instance;
 
     /// <summary>Loads a (pre)trained checkpoint and puts a fresh head of <paramref name="classNames"/>.Count outputs on it when needed.</summary>
     public static BertClassifierModel Create(string folder, IReadOnlyList<string> classNames, Device device, ScalarType dtype,
@@ -59,11 +60,13 @@ internal sealed class BertClassifierModel : ITrainableClassifier
         }
     }
 
-    /// <summary>Loader for <see cref="ClassifierFamilies"/>.</summary>
-    public static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
+    /// <summary>Loader for <see cref="ClassifierFamily.LoadClassifier"/>.</summary>
+    internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
         var names = settings["class_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
         var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
+        // As the decoder: bfloat16 weights stay bfloat16 where bfloat16 is fast (CUDA), float32 elsewhere (exact conversion).
+        if (dtype != ScalarType.Float32 && !TorchDevice.SupportsFastBf16(device)) dtype = ScalarType.Float32;
         return Create(folder, names, device, dtype, seed: 0,
             settings["max_sequence_length"]!.GetValue<int>(),
             Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
@@ -75,7 +78,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
         var dtype = _net.parameters().First().dtype;
         _net.SaveToFolder(folder, _net.Config.WithLabels(_classNames));
         TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
-        ClassifierFamilies.WriteSettings(folder, FamilyName, new JsonObject
+        ClassifierFamilies.WriteSettings(folder, BertFamily.Instance, new JsonObject
         {
             ["class_names"] = new JsonArray(_classNames.Select(n => (JsonNode)n).ToArray()),
             ["max_sequence_length"] = MaxLength,

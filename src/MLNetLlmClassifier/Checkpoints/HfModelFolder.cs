@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Checkpoints;
 

@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Checkpoints;
 

@@ -1,6 +1,7 @@
 using MLNetLlmClassifier.Checkpoints;
 using System.Globalization;
 using System.Text;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Data;
 

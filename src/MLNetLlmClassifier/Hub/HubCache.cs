@@ -1,4 +1,5 @@
 using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Hub;
 

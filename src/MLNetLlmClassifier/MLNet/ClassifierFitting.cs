@@ -74,10 +74,9 @@ internal static class ClassifierFitting
             var validEnc = valid?.Rows.Select(r => model.Encode(r.Text, r.Text2)).ToList();
             Log($"Tokenised {trainEnc.Count + (validEnc?.Count ?? 0)} rows in {sw.Elapsed.TotalSeconds:F1} s; " +
                 $"{trainEnc.Count(e => e.Truncated)} training rows truncated to {o.MaxSequenceLength} tokens.");
-            var loop = new TrainingLoop(o.ToTrainingSettings(seed), Report, o.CancellationToken);
+            var loop = new TrainingLoop(o, seed, Report);
             var summary = loop.Run(model, trainEnc, train.Labels, validEnc, valid?.Labels);
-            int inferenceBatch = o.InferenceBatchSize > 0 ? o.InferenceBatchSize : 2 * o.BatchSize;
-            return new TextClassificationTransformer(env, model, cols, train.ClassNames, inferenceBatch, summary);
+            return new TextClassificationTransformer(env, model, cols, train.ClassNames, o.EffectiveInferenceBatchSize, summary);
         }
         catch
         {

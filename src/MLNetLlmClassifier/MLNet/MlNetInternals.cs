@@ -22,7 +22,7 @@ namespace MLNetLlmClassifier.MLNet;
 // listed in MissingMembers (a test asserts it is empty), and every use fails with an exception that names
 // the missing member and the Microsoft.ML version found at run time.
 //
-// HOW ML.NET SAVES AND LOADS A TRANSFORMER (5.0.1, read from the IL of the shipped assemblies):
+// HOW ML.NET SAVES AND LOADS A TRANSFORMER (read from the IL of the shipped 5.0.1 assemblies; unchanged in 6.0.0, which the tests run):
 //   Save: TransformerChain.Save calls ctx.SaveModel(transformer, "Transform_000"), which makes a fresh
 //     ModelSaveContext for the sub-directory and calls our ICanSaveModel.Save(ctx). We must set a
 //     VersionInfo (model signature, versions, loader signature), write our bytes to ctx.Writer (the
@@ -142,7 +142,7 @@ internal static class MlNetInternals
     private const string Magic = "MLNetLlmClassifier.Model";
 
     /// <summary>Microsoft.ML version this file was written and tested against.</summary>
-    internal const string TestedMlNetVersion = "5.0.1";
+    internal const string TestedMlNetVersion = "6.0.0";
 
     /// <summary>Microsoft.ML version loaded at run time (its assemblies are all versioned 1.0.0.0, so use the informational version).</summary>
     internal static readonly string MlNetVersion =
@@ -400,6 +400,19 @@ internal static class MlNetInternals
     {
         ArgumentNullException.ThrowIfNull(schema);
         return (SchemaShape)Invoke(SchemaShapeCreate.Get(), null, schema)!;
+    }
+
+    /// <summary>
+    /// The GPU settings of an environment (MLContext.GpuDeviceId and FallbackToCpu, which ML.NET keeps on its internal host
+    /// environments), read by name; (null, false) where they cannot be found.
+    /// </summary>
+    internal static (int? GpuDeviceId, bool FallbackToCpu) GpuSettings(IHostEnvironment env)
+    {
+        if (env is MLContext ml) return (ml.GpuDeviceId, ml.FallbackToCpu);
+        var type = env.GetType();
+        var gpu = type.GetProperty("GpuDeviceId", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(env) as int?;
+        var fallback = type.GetProperty("FallbackToCpu", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(env) as bool? ?? false;
+        return (gpu, fallback);
     }
 
     /// <summary>The environment (the MLContext) behind a trainers catalog such as <c>mlContext.MulticlassClassification.Trainers</c>.</summary>

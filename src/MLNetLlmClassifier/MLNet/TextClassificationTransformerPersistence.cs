@@ -84,7 +84,7 @@ internal static class TextClassificationTransformerPersistence
                     s.CopyTo(fs);
                 });
             }
-            var model = ClassifierFamilies.Load(tmp, TorchDevice.Resolve("auto"));
+            var model = Families.ClassifierFamilies.LoadClassifier(tmp, MLNetLlmClassifierRegistration.LoadDevice(env));
             if (model.NumClasses != classNames.Length)
             {
                 model.Dispose();

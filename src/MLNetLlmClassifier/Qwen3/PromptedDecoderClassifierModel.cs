@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Families;
 using System.Text.Json.Nodes;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Text;
@@ -30,7 +31,6 @@ namespace MLNetLlmClassifier.Qwen3;
 /// </remarks>
 internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 {
-    public const string FamilyName = "qwen3-prompted";
 
     private readonly Qwen3ForCausalLM _net;
     private readonly Qwen3Tokenizer _tokenizer;
@@ -54,7 +54,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     public nn.Module Module => _net;
     public Device Device => _net.Device;
     public int NumClasses => _classNames.Length;
-    public string Family => FamilyName;
+    public ClassifierFamily Family => PromptedDecoderFamily.Instance;
 
     /// <summary>
     /// Loads the tokenizer, builds and checks the prompt (before the weights are read, so prompt errors come fast),
@@ -96,10 +96,10 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         }
     }
 
-    /// <summary>Loader for <see cref="ClassifierFamilies"/>: the folder written by <see cref="SaveModelFolder"/>.</summary>
+    /// <summary>Loader for <see cref="ClassifierFamily.LoadClassifier"/>: the folder written by <see cref="SaveModelFolder"/>.</summary>
     /// <remarks>A model saved in bfloat16 is loaded in bfloat16 where bfloat16 is fast (CUDA), and in float32 elsewhere
     /// (the weights convert exactly; CPU bfloat16 matrix products are slow).</remarks>
-    public static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
+    internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
         static string[] Strings(JsonObject s, string key) =>
             s[key]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"{key}\".");
@@ -124,7 +124,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         _net.SaveToFolder(folder);
         TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
         static JsonArray Array(IEnumerable<string> items) => new(items.Select(n => (JsonNode)n).ToArray());
-        ClassifierFamilies.WriteSettings(folder, FamilyName, new JsonObject
+        ClassifierFamilies.WriteSettings(folder, PromptedDecoderFamily.Instance, new JsonObject
         {
             ["class_names"] = Array(_classNames),
             ["display_names"] = Array(Prompt.DisplayNames),

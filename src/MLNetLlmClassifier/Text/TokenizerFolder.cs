@@ -1,4 +1,6 @@
 using System.Text.Json;
+using MLNetLlmClassifier.Qwen3;
+using MLNetLlmClassifier.Bert;
 
 namespace MLNetLlmClassifier.Text;
 

@@ -43,8 +43,8 @@ internal interface ITrainableClassifier : IDisposable
     /// <summary>Log-probabilities over the classes, [B, C] float32 on the model's device.</summary>
     Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch);
 
-    /// <summary>The family name under which <see cref="MLNet.ClassifierFamilies"/> finds the loader ("bert", "qwen3-prompted").</summary>
-    string Family { get; }
+    /// <summary>The registered family that saved models of this classifier name, and that loads them back.</summary>
+    Families.ClassifierFamily Family { get; }
 
     /// <summary>
     /// Writes everything needed to rebuild this classifier into <paramref name="folder"/>: a standard

@@ -35,28 +35,6 @@ public sealed class TrainingDivergedException : Exception
     public double Loss { get; }
 }
 
-/// <summary>Hyperparameters of <see cref="TrainingLoop"/>, taken from a trainer's options.</summary>
-internal sealed record TrainingSettings
-{
-    public double LearningRate { get; init; } = 2e-5;
-    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
-    public double WarmupRatio { get; init; }
-    public double WeightDecay { get; init; }
-    public int BatchSize { get; init; } = 32;
-    public int EvaluationBatchSize { get; init; } = 64;
-    public int GradientAccumulationSteps { get; init; } = 1;
-    public double MaxGradientNorm { get; init; } = 1.0;
-    public double Epochs { get; init; } = 1;
-    public double EvaluationInterval { get; init; } = 0.1;
-    public int EvaluationSteps { get; init; }
-    public int EarlyStoppingPatience { get; init; }
-    public EarlyStoppingMetric EarlyStoppingMetric { get; init; } = EarlyStoppingMetric.MacroF1;
-    public bool RestoreBestModel { get; init; } = true;
-    public bool BalancedClassWeights { get; init; }
-    public double LabelSmoothing { get; init; }
-    public int Seed { get; init; }
-}
-
 /// <summary>
 /// The training loop shared by every trainer: AdamW (decay on weights of two or more dimensions
 /// only), warmup then cosine/linear decay, gradient accumulation, gradient clipping, periodic
@@ -65,15 +43,21 @@ internal sealed record TrainingSettings
 /// </summary>
 internal sealed class TrainingLoop
 {
-    private readonly TrainingSettings _s;
+    private readonly TransformerTrainerOptions _s;
+    private readonly int _seed;
     private readonly Action<TrainingProgress> _report;
     private readonly CancellationToken _ct;
 
-    public TrainingLoop(TrainingSettings settings, Action<TrainingProgress> report, CancellationToken cancellationToken)
+    /// <summary>The loop reads the trainer's options as they are (one vocabulary, no copies).</summary>
+    /// <param name="options">The trainer's options (validated).</param>
+    /// <param name="seed">The seed: <see cref="TransformerTrainerOptions.Seed"/>, or one drawn from the MLContext.</param>
+    /// <param name="report">Receives every step and evaluation.</param>
+    public TrainingLoop(TransformerTrainerOptions options, int seed, Action<TrainingProgress> report)
     {
-        _s = settings;
+        _s = options;
+        _seed = seed;
         _report = report;
-        _ct = cancellationToken;
+        _ct = options.CancellationToken;
     }
 
     public TrainingSummary Run(ITrainableClassifier model,
@@ -83,19 +67,19 @@ internal sealed class TrainingLoop
         if (train.Count == 0) throw new ArgumentException("The training set has no rows.");
         if (train.Count != trainLabels.Length) throw new ArgumentException("Training rows and labels differ in number.");
         var s = _s;
-        torch.manual_seed(s.Seed);
-        var rng = new Random(s.Seed);
+        torch.manual_seed(_seed);
+        var rng = new Random(_seed);
         var lengths = train.Select(e => e.Length).ToArray();
         int batchesPerEpoch = (train.Count + s.BatchSize - 1) / s.BatchSize;
         int accum = Math.Max(1, s.GradientAccumulationSteps);
         long stepsPerEpoch = Math.Max(1, (batchesPerEpoch + accum - 1) / accum);
-        long totalSteps = Math.Max(1, (long)Math.Ceiling(stepsPerEpoch * s.Epochs));
+        long totalSteps = Math.Max(1, (long)Math.Ceiling(stepsPerEpoch * s.NumberOfEpochs));
         long warmupSteps = (long)Math.Ceiling(s.WarmupRatio * totalSteps);
         long evalEvery = valid is null || valid.Count == 0 ? long.MaxValue
             : s.EvaluationSteps > 0 ? s.EvaluationSteps
             : Math.Max(1, (long)Math.Round(s.EvaluationInterval * stepsPerEpoch));
 
-        using var classWeights = s.BalancedClassWeights ? BalancedWeights(trainLabels, model.NumClasses, model.Device) : null;
+        using var classWeights = s.ClassWeighting == ClassWeighting.Balanced ? BalancedWeights(trainLabels, model.NumClasses, model.Device) : null;
         var lossSettings = new LossSettings(classWeights, s.LabelSmoothing);
         using var optimizer = new AdamW(model.Module.parameters(), s.WeightDecay);
 
@@ -222,7 +206,7 @@ internal sealed class TrainingLoop
             var predicted = new long[rows.Count];
             double nll = 0;
             using var _ = no_grad();
-            foreach (var idx in LengthBucketSampler.InferenceBatches(rows.Select(r => r.Length).ToArray(), _s.EvaluationBatchSize))
+            foreach (var idx in LengthBucketSampler.InferenceBatches(rows.Select(r => r.Length).ToArray(), _s.EffectiveInferenceBatchSize))
             {
                 _ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();

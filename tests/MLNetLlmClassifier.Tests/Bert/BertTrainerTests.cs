@@ -32,7 +32,7 @@ public class BertTrainerTests
     {
         _root = Path.Combine(Path.GetTempPath(), $"bert-trainer-tests-{Guid.NewGuid():N}");
         _model = Path.Combine(_root, "bert-tiny");
-        RandomCheckpoint.CreateBert("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), lowercase: true, _model, seed: 7);
+        BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), _model, Seed: 7));
     }
 
     [ClassCleanup]

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using MLNetLlmClassifier.Checkpoints;
 using TorchSharp;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Tests.Checkpoints;
 

@@ -13,7 +13,7 @@ public class SweepCommandTests
         Directory.CreateDirectory(root);
         try
         {
-            MLNetLlmClassifier.Checkpoints.RandomCheckpoint.CreateQwen3("tiny", TestPaths.Shared("models", "qwen3-tokenizer"), Path.Combine(root, "qwen3-tiny"), seed: 3);
+            MLNetLlmClassifier.Qwen3.PromptedDecoderFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "qwen3-tokenizer"), Path.Combine(root, "qwen3-tiny"), Seed: 3));
             File.WriteAllLines(Path.Combine(root, "train.csv"),
                 new[] { "text,category" }.Concat(Bert.BertTrainerTests.Synthetic(64, 1).Select(r => $"\"{r.Sentence1}\",{r.Label}")));
             var config = new JsonObject
@@ -55,7 +55,7 @@ public class SweepCommandTests
         try
         {
             var model = Path.Combine(root, "bert-tiny");
-            MLNetLlmClassifier.Checkpoints.RandomCheckpoint.CreateBert("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), true, model, seed: 3);
+            MLNetLlmClassifier.Bert.BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), model, Seed: 3));
             File.WriteAllLines(Path.Combine(root, "train.csv"),
                 new[] { "text,category" }.Concat(Bert.BertTrainerTests.Synthetic(200, 1).Select(r => $"\"{r.Sentence1}\",{r.Label}")));
             var config = new JsonObject

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Evaluation;
 
 namespace MLNetLlmClassifier.Tests.Data;
 

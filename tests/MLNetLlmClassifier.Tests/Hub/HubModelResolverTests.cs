@@ -5,6 +5,7 @@ using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.Hub;
 using MLNetLlmClassifier.Tests.Checkpoints;
 using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Bert;
 
 namespace MLNetLlmClassifier.Tests.Hub;
 
@@ -70,9 +71,9 @@ public class HubModelResolverTests
             new[] { "config.json", "tokenizer_config.json", "vocab.txt", "model.safetensors" },
             Directory.GetFiles(folder).Select(Path.GetFileName).ToList(),
             "only what a classifier needs: no pickle weights, README or .gitattributes");
-        foreach (string file in Directory.GetFiles(folder).Select(Path.GetFileName))
+        foreach (string file in Directory.GetFiles(folder).Select(f => Path.GetFileName(f)))
         {
-            byte[] content = repo.Files[file!];
+            byte[] content = repo.Files[file];
             string etag = FakeHub.Etag(file!, content);
             string blob = Path.Combine(repoFolder, "blobs", etag);
             CollectionAssert.AreEqual(content, File.ReadAllBytes(blob), $"blobs/{etag} ({file})");

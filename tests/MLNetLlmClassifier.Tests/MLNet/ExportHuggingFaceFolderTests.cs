@@ -3,6 +3,7 @@ using Microsoft.ML;
 using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Tests.Checkpoints;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Tests.MLNet;
 
@@ -51,7 +52,7 @@ public class ExportHuggingFaceFolderTests
             "no temporary folder is left next to the export");
 
         // The exported folder is a checkpoint: the same predictions come back from it.
-        var reloaded = ClassifierFamilies.Load(export, TorchSharp.torch.CPU);
+        var reloaded = ClassifierFamilies.LoadClassifier(export, TorchSharp.torch.CPU);
         var expected = classifier.Predict(["a fine day", "a sad day"]);
         using var again = new TextClassificationTransformer(ml, reloaded, classifier.Columns, classifier.ClassNames, 8, null);
         var actual = again.Predict(["a fine day", "a sad day"]);

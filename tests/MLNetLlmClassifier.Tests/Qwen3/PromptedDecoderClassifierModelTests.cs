@@ -138,14 +138,14 @@ public class PromptedDecoderClassifierModelTests
     {
         using var bf16 = PromptedDecoderClassifierModel.Create(_folder.Path, ["w", "x", "y", "z"], Template, null, ["w", "x", "y", "z"],
             CPU, ScalarType.BFloat16, 128, TruncationSide.Left, null);
-        using var temp = new Checkpoints.TempFolder();
+        using var temp = new TempFolder();
         bf16.SaveModelFolder(temp.Path);
         var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(temp.Path, "config.json")))!;
         Assert.AreEqual("bfloat16", config["torch_dtype"]!.GetValue<string>());
         using (var weights = MLNetLlmClassifier.Checkpoints.HfModelFolder.OpenWeights(temp.Path))
             Assert.AreEqual(ScalarType.BFloat16, weights.Info("model.embed_tokens.weight").ScalarType);
 
-        using var reloaded = (PromptedDecoderClassifierModel)MLNetLlmClassifier.MLNet.ClassifierFamilies.Load(temp.Path, CPU);
+        using var reloaded = (PromptedDecoderClassifierModel)MLNetLlmClassifier.Families.ClassifierFamilies.LoadClassifier(temp.Path, CPU);
         Assert.AreEqual(ScalarType.Float32, ((Qwen3ForCausalLM)reloaded.Module).Dtype, "bfloat16 weights are widened (exactly) on a CPU");
         Assert.AreEqual(TruncationSide.Left, reloaded.Prompt.Truncation);
         Assert.AreEqual(bf16.Prompt.Render("t"), reloaded.Prompt.Render("t"));

@@ -98,11 +98,11 @@ public class PromptedDecoderClassifierTrainerTests
     {
         // An independent computation: the exported Hugging Face folder, the full-vocabulary logits of the whole rendered prompt,
         // the columns of the option tokens at the last position, softmax.
-        using var export = new Checkpoints.TempFolder();
+        using var export = new TempFolder();
         string folder = Path.Combine(export.Path, "hf");
         _classifier.ExportHuggingFaceFolder(folder);
         using var lm = Qwen3ForCausalLM.FromPretrained(folder, TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.Float32);
-        var tok = MLNetLlmClassifier.Text.Qwen3Tokenizer.FromFolder(folder);
+        var tok = Qwen3Tokenizer.FromFolder(folder);
         var settings = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "mlnet-classifier.json")))!.AsObject();
         var markers = settings["option_markers"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
         CollectionAssert.AreEqual(new[] { "A", "B", "C", "D" }, markers);
@@ -125,7 +125,7 @@ public class PromptedDecoderClassifierTrainerTests
     [TestMethod]
     public void SavesAndLoadsThroughMlNetInAFreshContext()
     {
-        using var temp = new Checkpoints.TempFolder();
+        using var temp = new TempFolder();
         string path = Path.Combine(temp.Path, "model.zip");
         var view = _ml.Data.LoadFromEnumerable(_heldOut);
         _ml.Model.Save(_pipeline, view.Schema, path);
@@ -186,7 +186,7 @@ public class PromptedDecoderClassifierTrainerTests
     [TestMethod]
     public void ExportsAHuggingFaceFolderAtomically()
     {
-        using var temp = new Checkpoints.TempFolder();
+        using var temp = new TempFolder();
         string folder = Path.Combine(temp.Path, "export");
         _classifier.ExportHuggingFaceFolder(folder);
         foreach (var f in new[] { "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "mlnet-classifier.json" })
@@ -222,7 +222,7 @@ public class PromptedDecoderClassifierTrainerTests
         // No pretrained weights exist here, so the run starts from the keyword model above (random init + 60 steps on the
         // synthetic task): it already answers with a marker, as a pretrained chat model would, but has never seen news.
         // From the random checkpoint itself, the first ~30 steps only learn to answer with a marker at all.
-        using var temp = new Checkpoints.TempFolder();
+        using var temp = new TempFolder();
         string start = Path.Combine(temp.Path, "keyword-model");
         _classifier.ExportHuggingFaceFolder(start);
 
@@ -290,7 +290,7 @@ public class PromptedDecoderClassifierTrainerTests
                 Assert.AreEqual(1.0, p.Score.Sum(), 1e-4);
                 CollectionAssert.Contains(classes, p.PredictedLabel);
             }
-            using var temp = new Checkpoints.TempFolder();
+            using var temp = new TempFolder();
             classifier.ExportHuggingFaceFolder(Path.Combine(temp.Path, "m"));
             var settings = JsonNode.Parse(File.ReadAllText(Path.Combine(temp.Path, "m", "mlnet-classifier.json")))!.AsObject();
             var markers = settings["option_markers"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();

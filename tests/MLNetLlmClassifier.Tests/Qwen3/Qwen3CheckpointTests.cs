@@ -145,7 +145,7 @@ public class Qwen3CheckpointTests
             "",
             $$"""{"ids": {{seqs[1].GetProperty("input_ids").GetRawText().Replace("\n", "").Replace(" ", "")}}, "extra": [1, {"a": null}]}""",
         ]);
-        ModelLogits.RunJsonl(ParityFixture, input, output, CPU, ScalarType.Float32);
+        MLNetLlmClassifier.Families.LogitsJsonl.RunJsonl(ParityFixture, input, output, CPU, ScalarType.Float32);
 
         var lines = File.ReadAllLines(output);
         Assert.HasCount(2, lines);
@@ -169,7 +169,7 @@ public class Qwen3CheckpointTests
         Directory.CreateDirectory(folder);
         string input = Path.Combine(folder, "in.jsonl"), output = Path.Combine(folder, "out.jsonl");
         File.WriteAllLines(input, ["""{"ids": [1, 2]}""", """{"ids": [3, 151936]}"""]);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => ModelLogits.RunJsonl(ParityFixture, input, output, CPU, ScalarType.Float32));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => MLNetLlmClassifier.Families.LogitsJsonl.RunJsonl(ParityFixture, input, output, CPU, ScalarType.Float32));
         StringAssert.Contains(e.Message, "in.jsonl:2");
         StringAssert.Contains(e.Message, "ids[1] = 151936");
         Assert.IsFalse(File.Exists(output));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MLNetLlmClassifier.Reports;
 using MLNetLlmClassifier.Training;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Tests.Reports;
 

@@ -3,6 +3,8 @@ using Microsoft.ML.Data;
 using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Reports;
 using MLNetLlmClassifier.Training;
+using MLNetLlmClassifier.Evaluation;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Tests.Reports;
 

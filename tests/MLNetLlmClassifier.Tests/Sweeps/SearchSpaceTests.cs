@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Configuration;
 using System.Text.Json;
 using Microsoft.ML.Trainers;
 using MLNetLlmClassifier.Bert;

@@ -20,7 +20,7 @@ public class SweepBertIntegrationTests
     {
         _root = Path.Combine(Path.GetTempPath(), $"sweep-bert-tests-{Guid.NewGuid():N}");
         _model = Path.Combine(_root, "bert-tiny");
-        RandomCheckpoint.CreateBert("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), lowercase: true, _model, seed: 7);
+        MLNetLlmClassifier.Bert.BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), _model, Seed: 7));
     }
 
     [ClassCleanup]

@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Configuration;
 using Microsoft.ML;
 using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.Sweeps;

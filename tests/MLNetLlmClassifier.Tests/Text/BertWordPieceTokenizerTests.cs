@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Bert;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Qwen3;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

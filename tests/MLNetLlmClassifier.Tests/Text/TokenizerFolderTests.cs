@@ -1,4 +1,6 @@
 using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Qwen3;
+using MLNetLlmClassifier.Bert;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

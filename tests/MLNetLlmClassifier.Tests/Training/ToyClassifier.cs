@@ -67,7 +67,7 @@ internal sealed class ToyClassifier : ITrainableClassifier
         return nn.functional.log_softmax(_net.forward(ids, mask), 1);
     }
 
-    public string Family => "toy";
+    public MLNetLlmClassifier.Families.ClassifierFamily Family => throw new NotSupportedException("The toy classifier belongs to no registered family.");
 
     public void SaveModelFolder(string folder) => throw new NotSupportedException("The toy classifier is not saved.");
 

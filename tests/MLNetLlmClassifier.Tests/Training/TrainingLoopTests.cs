@@ -7,10 +7,25 @@ namespace MLNetLlmClassifier.Tests.Training;
 [TestClass]
 public class TrainingLoopTests
 {
-    private static TrainingSettings Settings(int seed = 1) => new()
+    /// <summary>The shared options class as every trainer derives from it; the loop reads it as it is.</summary>
+    private sealed class ToyOptions : TransformerTrainerOptions;
+
+    private static ToyOptions Settings(int seed = 1) => new()
     {
-        LearningRate = 0.05, BatchSize = 16, Epochs = 3, EvaluationInterval = 0.5, Seed = seed, WarmupRatio = 0.1,
+        LearningRate = 0.05, BatchSize = 16, NumberOfEpochs = 3, EvaluationInterval = 0.5, Seed = seed, WarmupRatio = 0.1,
     };
+
+    private static TrainingLoop Loop(ToyOptions o, Action<TrainingProgress> report, CancellationToken ct = default)
+    {
+        o.CancellationToken = ct;
+        return new TrainingLoop(o, o.Seed!.Value, report);
+    }
+
+    private static ToyOptions With(ToyOptions o, Action<ToyOptions> edit)
+    {
+        edit(o);
+        return o;
+    }
 
     [TestMethod]
     public void LearnsASeparableTaskAndEvaluates()
@@ -19,7 +34,7 @@ public class TrainingLoopTests
         var (valid, yv) = ToyClassifier.Synthetic(100, 4, seed: 2);
         using var model = new ToyClassifier(vocab: 128, classes: 4, seed: 3);
         var events = new List<TrainingProgress>();
-        var summary = new TrainingLoop(Settings(), events.Add, default).Run(model, train, y, valid, yv);
+        var summary = Loop(Settings(), events.Add).Run(model, train, y, valid, yv);
 
         Assert.IsTrue(summary.Best!.Accuracy > 0.97, $"accuracy {summary.Best.Accuracy}");
         Assert.IsTrue(summary.StepLosses[^1] < summary.StepLosses[0] / 3, "loss did not fall");
@@ -38,7 +53,7 @@ public class TrainingLoopTests
         {
             var (train, y) = ToyClassifier.Synthetic(96, 3, seed: 1);
             using var model = new ToyClassifier(128, 3, seed: 5);
-            return new TrainingLoop(Settings(seed) with { Epochs = 1 }, _ => { }, default).Run(model, train, y, null, null).StepLosses[^1];
+            return Loop(With(Settings(seed), o => o.NumberOfEpochs = 1), _ => { }).Run(model, train, y, null, null).StepLosses[^1];
         }
         Assert.AreEqual(Run(7), Run(7));
         Assert.AreNotEqual(Run(7), Run(8));
@@ -52,7 +67,7 @@ public class TrainingLoopTests
         int calls = 0;
         model.LossOverride = () => ++calls >= 3 ? float.NaN : 1f;
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
-            new TrainingLoop(Settings() with { BatchSize = 8 }, _ => { }, default).Run(model, train, y, null, null));
+            Loop(With(Settings(), o => o.BatchSize = 8), _ => { }).Run(model, train, y, null, null));
         Assert.AreEqual(3, e.Step);
         StringAssert.Contains(e.Message, "LearningRate");
     }
@@ -66,7 +81,7 @@ public class TrainingLoopTests
         long lastStep = 0;
         void Report(TrainingProgress p) { lastStep = p.Step; if (p.Step == 4) cts.Cancel(); }
         Assert.ThrowsExactly<OperationCanceledException>(() =>
-            new TrainingLoop(Settings() with { BatchSize = 8 }, Report, cts.Token).Run(model, train, y, null, null));
+            Loop(With(Settings(), o => o.BatchSize = 8), Report, cts.Token).Run(model, train, y, null, null));
         Assert.AreEqual(4, lastStep);
     }
 
@@ -77,11 +92,11 @@ public class TrainingLoopTests
         var (train, y) = ToyClassifier.Synthetic(64, 4, seed: 1, noise: 0.6);
         var (valid, yv) = ToyClassifier.Synthetic(64, 4, seed: 2);
         using var model = new ToyClassifier(128, 4, seed: 1, dim: 64);
-        var loop = new TrainingLoop(Settings() with
+        var loop = Loop(With(Settings(), o =>
         {
-            LearningRate = 0.3, Epochs = 200, EvaluationSteps = 2, EarlyStoppingPatience = 3,
-            EarlyStoppingMetric = EarlyStoppingMetric.LogLoss, Schedule = LearningRateSchedule.Constant, WarmupRatio = 0,
-        }, _ => { }, default);
+            o.LearningRate = 0.3; o.NumberOfEpochs = 200; o.EvaluationSteps = 2; o.EarlyStoppingPatience = 3;
+            o.EarlyStoppingMetric = EarlyStoppingMetric.LogLoss; o.Schedule = LearningRateSchedule.Constant; o.WarmupRatio = 0;
+        }), _ => { });
         var summary = loop.Run(model, train, y, valid, yv);
         Assert.IsTrue(summary.StoppedEarly);
         Assert.AreEqual(summary.Evaluations.Min(e => e.LogLoss), summary.Best!.LogLoss);

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
+using MLNetLlmClassifier.Text;
 
-namespace MLNetLlmClassifier.Text;
+namespace MLNetLlmClassifier.Bert;
 
 /// <summary>
 /// The "basic" (pre-WordPiece) step of Hugging Face's Python <c>BertTokenizer</c>

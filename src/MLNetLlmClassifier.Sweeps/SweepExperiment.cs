@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Sweeps;
 

@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Tokenizers;
+using MLNetLlmClassifier.Text;
 
-namespace MLNetLlmClassifier.Text;
+namespace MLNetLlmClassifier.Bert;
 
 /// <summary>
 /// The BERT WordPiece tokenizer of a Hugging Face tokenizer folder, giving the same ids as

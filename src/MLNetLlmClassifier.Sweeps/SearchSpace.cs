@@ -7,7 +7,7 @@ namespace MLNetLlmClassifier.Sweeps;
 /// <summary>
 /// The hyperparameters one trainer is swept over. Each dimension names an option of the trainer's options
 /// class (a public settable property or field, or a dotted path); a trial's values are set on a copy of the
-/// options by <see cref="OptionsBinder"/>. Build it fluently, from attributes (<see cref="FromAttributes{T}"/>), or start
+/// options by <see cref="Configuration.OptionsBinder"/>. Build it fluently, from attributes (<see cref="FromAttributes{T}"/>), or start
 /// from <see cref="DefaultSearchSpaces"/>.
 /// </summary>
 /// <example>

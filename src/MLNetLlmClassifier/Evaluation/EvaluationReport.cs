@@ -3,8 +3,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Data;
+using MLNetLlmClassifier.IO;
 
-namespace MLNetLlmClassifier.Data;
+namespace MLNetLlmClassifier.Evaluation;
 
 /// <summary>Precision, recall and F1 of one class, from the confusion matrix.</summary>
 /// <param name="Label">Class name.</param>

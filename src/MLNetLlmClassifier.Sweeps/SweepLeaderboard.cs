@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Sweeps;
 

@@ -1,9 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetLlmClassifier.Bert;
-using Microsoft.ML.Trainers;
 using MLNetLlmClassifier.Training;
+using MLNetLlmClassifier.Configuration;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Sweeps;
 
@@ -20,8 +20,7 @@ namespace MLNetLlmClassifier.Sweeps;
 ///         prefix: ml.Transforms.Conversion.MapValueToKey("Label"),
 ///         suffix: ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
 ///     .AddBert(new BertTextClassificationTrainer.Options { ModelPath = "bert-base-uncased" })
-///     .AddTrainer("decoder", decoderOptions, DefaultSearchSpaces.PromptedDecoder(),
-///         (ml, o) => ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(o));
+///     .AddFamily(ClassifierFamilies.Get("qwen3-prompted"), decoderOptions);
 /// </code>
 /// </example>
 public sealed class SweepablePipeline
@@ -90,31 +89,38 @@ public sealed class SweepablePipeline
         return Add(name, space, (ml, trial, _) => createEstimator(ml, trial.Parameters));
     }
 
+    /// <summary>
+    /// Adds a registered model family (<see cref="ClassifierFamilies"/>) with its options and a search space (default: the family's own,
+    /// <see cref="DefaultSearchSpaces.For(ClassifierFamily)"/>). The candidate is named after the family unless <paramref name="name"/> is given.
+    /// </summary>
+    /// <param name="family">The family, e.g. <c>ClassifierFamilies.Get("bert")</c>.</param>
+    /// <param name="baseOptions">Options of the family's type (<see cref="ClassifierFamily.CreateOptions"/> makes them with its defaults).</param>
+    /// <param name="space">The hyperparameters to sweep; null takes the family's default space.</param>
+    /// <param name="name">Unique candidate name; default the family's name.</param>
+    public SweepablePipeline AddFamily(ClassifierFamily family, object baseOptions, SearchSpace? space = null, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        ArgumentNullException.ThrowIfNull(baseOptions);
+        if (!family.OptionsType.IsInstanceOfType(baseOptions))
+            throw new ArgumentException($"The {family.Name} family takes {family.OptionsType.Name} options, not {baseOptions.GetType().Name}.", nameof(baseOptions));
+        return AddTrainer(name ?? family.Name, baseOptions, space ?? DefaultSearchSpaces.For(family), family.CreateEstimator);
+    }
+
     /// <summary>Adds the BERT trainer with its options and a search space (default <see cref="DefaultSearchSpaces.Bert"/>).</summary>
-    public SweepablePipeline AddBert(BertTextClassificationTrainer.Options baseOptions, SearchSpace? space = null, string name = "bert") =>
-        AddTrainer(name, baseOptions, space ?? DefaultSearchSpaces.Bert(),
-            (ml, o) => ml.MulticlassClassification.Trainers.BertTextClassification(o));
+    public SweepablePipeline AddBert(Bert.BertTextClassificationTrainer.Options baseOptions, SearchSpace? space = null, string name = "bert") =>
+        AddFamily(Bert.BertFamily.Instance, baseOptions, space, name);
 
     /// <summary>
-    /// Adds the classic ML.NET baseline: FeaturizeText on <paramref name="textColumn"/> then SdcaMaximumEntropy, swept over its
-    /// regularisation (default <see cref="DefaultSearchSpaces.SdcaTextBaseline"/>; dimensions name fields of
-    /// <c>SdcaMaximumEntropyMulticlassTrainer.Options</c>), at most 50 passes unless the space sweeps MaximumNumberOfIterations.
-    /// Trials take seconds, so a sweep shows what the transformers must beat.
+    /// Adds the classic ML.NET baseline (the "sdca" family): FeaturizeText on <paramref name="textColumn"/> then SdcaMaximumEntropy, swept
+    /// over its regularisation (default <see cref="DefaultSearchSpaces.SdcaTextBaseline"/>), at most 50 passes unless the space sweeps
+    /// MaximumNumberOfIterations. Trials take seconds, so a sweep shows what the transformers must beat.
     /// </summary>
     public SweepablePipeline AddSdcaTextBaseline(string textColumn = "Sentence1", string labelColumn = "Label", SearchSpace? space = null, string name = "sdca")
     {
-        space ??= DefaultSearchSpaces.SdcaTextBaseline();
-        var missing = space.Where(d => !OptionsBinder.CanSet(typeof(SdcaMaximumEntropyMulticlassTrainer.Options), d.Name)).Select(d => d.Name).ToList();
-        if (missing.Count > 0)
-            throw new ArgumentException($"Candidate '{name}': SdcaMaximumEntropyMulticlassTrainer.Options has no public settable member for {string.Join(", ", missing)}.", nameof(space));
-        return AddEstimator(name, space, (ml, p) =>
-        {
-            // A cap on passes: with little regularisation SDCA's automatic count runs for many passes over small data.
-            var o = new SdcaMaximumEntropyMulticlassTrainer.Options { LabelColumnName = labelColumn, FeatureColumnName = "Features", MaximumNumberOfIterations = 50 };
-            OptionsBinder.Apply(o, p);
-            return ml.Transforms.Text.FeaturizeText("Features", textColumn)
-                .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(o));
-        });
+        var options = Sdca.SdcaTextBaselineFamily.Instance.NewOptions(null, textColumn);
+        options.LabelColumnName = labelColumn;
+        options.MaximumNumberOfIterations = 50;   // trials stay short; a space that sweeps MaximumNumberOfIterations overrides it
+        return AddFamily(Sdca.SdcaTextBaselineFamily.Instance, options, space, name);
     }
 
     private SweepablePipeline Add(string name, SearchSpace space, Func<MLContext, TrialContext, TrialEnvironment, IEstimator<ITransformer>> create)

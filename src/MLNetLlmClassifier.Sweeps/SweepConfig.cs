@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Configuration;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Sweeps;
 
@@ -110,7 +112,8 @@ public sealed class SweepConfig
         {
             var c = Candidates[i];
             string at = $"candidates[{i}]";
-            if (string.IsNullOrWhiteSpace(c.Trainer)) Fail($"{at}.trainer", "give the trainer (bert, decoder, ...)");
+            if (string.IsNullOrWhiteSpace(c.Trainer)) Fail($"{at}.trainer", "give the trainer (a model family: " + ClassifierFamilies.Names + ")");
+            if (ClassifierFamilies.Find(c.Trainer) is null) Fail($"{at}.trainer", $"'{c.Trainer}' is not a model family: use one of {ClassifierFamilies.Names}");
             c.Name ??= c.Trainer;
             if (!names.Add(c.Name!)) Fail($"{at}.name", $"'{c.Name}' is used twice; give each candidate its own name");
             try { c.CreateSearchSpace(); }
@@ -193,7 +196,7 @@ public sealed class SweepDataConfig
         return (split[0], split[1]);
     }
 
-    /// <summary>The file options for <see cref="TextClassificationFile.Load"/>.</summary>
+    /// <summary>The file options for <see cref="TextClassificationFile.Load(string, TextFileOptions)"/>.</summary>
     public TextFileOptions ToTextFileOptions() => new()
     {
         LabelColumn = LabelColumn,
@@ -252,7 +255,7 @@ public sealed class SweepCandidateConfig
     /// <summary>Unique name in results; default the trainer's.</summary>
     public string? Name { get; set; }
 
-    /// <summary>The trainer: "bert", "decoder" (prompted Qwen3), "sdca" (the classic baseline), or whatever else the caller supports.</summary>
+    /// <summary>The trainer: a registered family's name or alias ("bert", "qwen3-prompted", "sdca", ...; see <see cref="ClassifierFamilies"/>).</summary>
     public string Trainer { get; set; } = "";
 
     /// <summary>Hugging Face model folder (resolved against the config file's folder).</summary>
@@ -262,7 +265,7 @@ public sealed class SweepCandidateConfig
     public Dictionary<string, JsonElement> Options { get; set; } = new();
 
     /// <summary>
-    /// Start from the trainer's default space (bert, decoder, sdca) before <see cref="Space"/> is applied. Default true; false sweeps
+    /// Start from the family's default space (<see cref="ClassifierFamily.DefaultSearchSpace"/>) before <see cref="Space"/> is applied. Default true; false sweeps
     /// only the dimensions in <see cref="Space"/>.
     /// </summary>
     public bool UseDefaultSpace { get; set; } = true;
@@ -278,13 +281,8 @@ public sealed class SweepCandidateConfig
     /// <summary>The candidate's search space: the default of its trainer (when <see cref="UseDefaultSpace"/>) with <see cref="Space"/> applied.</summary>
     public SearchSpace CreateSearchSpace()
     {
-        var space = !UseDefaultSpace ? new SearchSpace() : Trainer.ToLowerInvariant() switch
-        {
-            "bert" => DefaultSearchSpaces.Bert(),
-            "decoder" or "qwen3" or "prompted-decoder" => DefaultSearchSpaces.PromptedDecoder(),
-            "sdca" => DefaultSearchSpaces.SdcaTextBaseline(),
-            _ => new SearchSpace(),
-        };
+        var family = ClassifierFamilies.Find(Trainer);
+        var space = UseDefaultSpace && family is not null ? DefaultSearchSpaces.For(family) : new SearchSpace();
         foreach (var (name, spec) in Space)
         {
             if (spec is null || spec.Value.ValueKind == JsonValueKind.Null) space.Remove(name);

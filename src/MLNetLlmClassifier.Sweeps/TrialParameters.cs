@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Configuration;
 
 namespace MLNetLlmClassifier.Sweeps;
 

@@ -185,18 +185,7 @@ public sealed class IntegerDimension : SearchDimension
 public sealed record ChoiceOption(string Label, object? Value)
 {
     /// <summary>The default label of a value: its invariant text, or compact JSON for collections and objects.</summary>
-    public static string LabelOf(object? value) => value switch
-    {
-        null => "null",
-        string s => s,
-        bool b => b ? "true" : "false",
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        float f => f.ToString("R", CultureInfo.InvariantCulture),
-        Enum e => e.ToString(),
-        JsonElement j => j.GetRawText(),
-        IFormattable f when value.GetType().IsPrimitive || value is decimal => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => JsonSerializer.Serialize(value, value.GetType()),
-    };
+    public static string LabelOf(object? value) => Configuration.OptionsBinder.LabelOf(value);
 }
 
 /// <summary>An unordered choice among values of any type (batch sizes, schedules, prompt templates, label display names...).</summary>

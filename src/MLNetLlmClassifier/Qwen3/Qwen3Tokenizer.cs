@@ -2,8 +2,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
+using MLNetLlmClassifier.Text;
 
-namespace MLNetLlmClassifier.Text;
+namespace MLNetLlmClassifier.Qwen3;
 
 /// <summary>
 /// The Qwen3 (Qwen2-style byte-level BPE) tokenizer of a Hugging Face tokenizer.json, on Microsoft.ML.Tokenizers'

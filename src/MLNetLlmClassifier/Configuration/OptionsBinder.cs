@@ -3,7 +3,7 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace MLNetLlmClassifier.Sweeps;
+namespace MLNetLlmClassifier.Configuration;
 
 /// <summary>
 /// Sets hyperparameter values on an options object by name, through reflection over its public settable
@@ -40,7 +40,7 @@ public static class OptionsBinder
         {
             var member = Find(target.GetType(), parts[i], path, forWrite: false);
             target = member.Get(target)
-                ?? throw new ArgumentException($"Sweep parameter '{path}': {target.GetType().Name}.{member.Name} is null, so '{parts[i + 1]}' cannot be set on it.");
+                ?? throw new ArgumentException($"Option '{path}': {target.GetType().Name}.{member.Name} is null, so '{parts[i + 1]}' cannot be set on it.");
         }
         var last = Find(target.GetType(), parts[^1], path, forWrite: true);
         last.Set(target, ConvertValue(value, last.Type, path));
@@ -71,13 +71,13 @@ public static class OptionsBinder
         if (value is null)
         {
             if (type.IsValueType && underlying is null)
-                throw new ArgumentException($"Sweep parameter '{path}': null cannot be given to an option of type {type.Name}.");
+                throw new ArgumentException($"Option '{path}': null cannot be given to an option of type {type.Name}.");
             return null;
         }
         if (value is JsonElement e)
         {
             try { return e.ValueKind == JsonValueKind.Null ? ConvertValue(null, type, path) : ConvertValue(e.Deserialize(underlying ?? type, Json), type, path); }
-            catch (JsonException ex) { throw new ArgumentException($"Sweep parameter '{path}': {e.GetRawText()} is not a {Describe(type)} ({ex.Message}).", ex); }
+            catch (JsonException ex) { throw new ArgumentException($"Option '{path}': {e.GetRawText()} is not a {Describe(type)} ({ex.Message}).", ex); }
         }
         var target = underlying ?? type;
         if (target.IsInstanceOfType(value)) return value;
@@ -86,15 +86,15 @@ public static class OptionsBinder
             if (target.IsEnum)
             {
                 if (value is string s)
-                    return Enum.TryParse(target, s, ignoreCase: true, out var parsed) && Enum.IsDefined(target, parsed!) ? parsed
-                        : throw new ArgumentException($"Sweep parameter '{path}': '{s}' is not a {target.Name} (use one of {string.Join(", ", Enum.GetNames(target))}).");
+                    return Enum.TryParse(target, s.Replace("-", "").Replace("_", ""), ignoreCase: true, out var parsed) && Enum.IsDefined(target, parsed!) ? parsed
+                        : throw new ArgumentException($"Option '{path}': '{s}' is not a {target.Name} (use one of {string.Join(", ", Enum.GetNames(target))}).");
                 if (IsIntegral(value.GetType())) return Enum.ToObject(target, value);
             }
             else if (IsNumeric(target) && IsNumeric(value.GetType()))
             {
                 double d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
                 if (IsIntegral(target) && d != Math.Floor(d))
-                    throw new ArgumentException($"Sweep parameter '{path}': {d.ToString(CultureInfo.InvariantCulture)} is not a whole number, but the option is {Describe(type)}.");
+                    throw new ArgumentException($"Option '{path}': {d.ToString(CultureInfo.InvariantCulture)} is not a whole number, but the option is {Describe(type)}.");
                 return Convert.ChangeType(value, target, CultureInfo.InvariantCulture);
             }
             else if (IsNumeric(target) && value is string text)
@@ -104,10 +104,24 @@ public static class OptionsBinder
         }
         catch (Exception ex) when (ex is FormatException or OverflowException or InvalidCastException)
         {
-            throw new ArgumentException($"Sweep parameter '{path}': {ChoiceOption.LabelOf(value)} cannot be given to an option of type {Describe(type)} ({ex.Message}).", ex);
+            throw new ArgumentException($"Option '{path}': {LabelOf(value)} cannot be given to an option of type {Describe(type)} ({ex.Message}).", ex);
         }
-        throw new ArgumentException($"Sweep parameter '{path}': a value of type {value.GetType().Name} ({ChoiceOption.LabelOf(value)}) cannot be given to an option of type {Describe(type)}.");
+        throw new ArgumentException($"Option '{path}': a value of type {value.GetType().Name} ({LabelOf(value)}) cannot be given to an option of type {Describe(type)}.");
     }
+
+    /// <summary>A value as text for messages and labels: its invariant text, or compact JSON for collections and objects.</summary>
+    public static string LabelOf(object? value) => value switch
+    {
+        null => "null",
+        string s => s,
+        bool b => b ? "true" : "false",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        Enum e => e.ToString(),
+        JsonElement j => j.GetRawText(),
+        IFormattable f when value.GetType().IsPrimitive || value is decimal => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => JsonSerializer.Serialize(value, value.GetType()),
+    };
 
     private static bool IsNumeric(Type t) => t == typeof(double) || t == typeof(float) || t == typeof(decimal) || IsIntegral(t);
 
@@ -120,7 +134,7 @@ public static class OptionsBinder
 
     private static Member Find(Type type, string name, string path, bool forWrite) =>
         TryFind(type, name, forWrite) ?? throw new ArgumentException(
-            $"Sweep parameter '{path}': {type.Name} has no public {(forWrite ? "settable " : "")}property or field '{name}'. " +
+            $"Option '{path}': {type.Name} has no public {(forWrite ? "settable " : "")}property or field '{name}'. " +
             $"It has: {string.Join(", ", Settable(type))}.");
 
     private static Member? TryFind(Type type, string name, bool forWrite)
@@ -138,7 +152,7 @@ public static class OptionsBinder
     }
 
     private static IEnumerable<string> Settable(Type type) =>
-        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod?.IsPublic == true).Select(p => p.Name)
-            .Concat(type.GetFields(BindingFlags.Public | BindingFlags.Instance).Where(f => !f.IsInitOnly).Select(f => f.Name))
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod?.IsPublic == true && OptionCatalog.IsConfigurable(p.PropertyType)).Select(p => p.Name)
+            .Concat(type.GetFields(BindingFlags.Public | BindingFlags.Instance).Where(f => !f.IsInitOnly && OptionCatalog.IsConfigurable(f.FieldType)).Select(f => f.Name))
             .OrderBy(n => n, StringComparer.Ordinal);
 }

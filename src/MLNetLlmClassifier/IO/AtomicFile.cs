@@ -1,4 +1,4 @@
-namespace MLNetLlmClassifier.Checkpoints;
+namespace MLNetLlmClassifier.IO;
 
 /// <summary>
 /// Writes files atomically: the content goes to <c>path + ".tmp-&lt;guid&gt;"</c> in the same folder,

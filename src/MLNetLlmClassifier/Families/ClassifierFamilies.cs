@@ -1,0 +1,109 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.Training;
+using static TorchSharp.torch;
+
+namespace MLNetLlmClassifier.Families;
+
+/// <summary>
+/// The one table of model families. Everything that depends on a family (the CLI's <c>--trainer</c>, <c>compare</c>'s columns,
+/// sweep candidates, <c>init-model</c>, <c>logits</c>, loading saved models) looks the family up here by name, alias or
+/// <c>model_type</c>. A new family is one folder with a <see cref="ClassifierFamily"/> subclass and one line in
+/// <see cref="BuiltIn"/> (or one <see cref="Register"/> call from outside the library).
+/// </summary>
+public static class ClassifierFamilies
+{
+    /// <summary>The settings file of a saved classifier folder; its "family" field names the family that loads it.</summary>
+    public const string SettingsFile = "mlnet-classifier.json";
+
+    // The built-in families, in the order of compare's columns. One line per family.
+    private static ClassifierFamily[] BuiltIn() =>
+    [
+        Sdca.SdcaTextBaselineFamily.Instance,
+        Bert.BertFamily.Instance,
+        Qwen3.PromptedDecoderFamily.Instance,
+    ];
+
+    private static readonly List<ClassifierFamily> Families = new(BuiltIn());
+
+    /// <summary>Every registered family, built-in first, then in registration order.</summary>
+    public static IReadOnlyList<ClassifierFamily> All
+    {
+        get { lock (Families) return Families.ToArray(); }
+    }
+
+    /// <summary>The names of all families, for messages and help texts.</summary>
+    public static string Names => string.Join(", ", All.Select(f => f.Name));
+
+    /// <summary>
+    /// Adds a family. Registering the same instance again is a no-op; a name or alias that another family already answers to is an
+    /// <see cref="ArgumentException"/>.
+    /// </summary>
+    public static void Register(ClassifierFamily family)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        if (string.IsNullOrWhiteSpace(family.Name)) throw new ArgumentException("A family needs a name.", nameof(family));
+        lock (Families)
+        {
+            if (Families.Contains(family)) return;
+            foreach (var name in family.Aliases.Prepend(family.Name))
+                if (Families.FirstOrDefault(f => f.IsCalled(name)) is { } other)
+                    throw new ArgumentException($"The family name '{name}' of {family.GetType().Name} is already taken by the '{other.Name}' family.", nameof(family));
+            Families.Add(family);
+        }
+    }
+
+    /// <summary>Removes a family registered with <see cref="Register"/> (tests and plug-ins); built-in families stay.</summary>
+    public static bool Unregister(ClassifierFamily family)
+    {
+        lock (Families) return Families.Remove(family);
+    }
+
+    /// <summary>The family called <paramref name="nameOrAlias"/> (case-insensitive), or null.</summary>
+    public static ClassifierFamily? Find(string? nameOrAlias) =>
+        nameOrAlias is null ? null : All.FirstOrDefault(f => f.IsCalled(nameOrAlias.Trim()));
+
+    /// <summary>The family called <paramref name="nameOrAlias"/>; an unknown name is an <see cref="ArgumentException"/> listing the families.</summary>
+    /// <param name="nameOrAlias">A family name or alias.</param>
+    /// <param name="what">What the name was given as, for the message (e.g. "--trainer").</param>
+    public static ClassifierFamily Get(string nameOrAlias, string what = "family") =>
+        Find(nameOrAlias) ?? throw new ArgumentException($"{what} '{nameOrAlias}' is not a model family: use one of {Names}.");
+
+    /// <summary>The first family that trains checkpoints of config.json's <paramref name="modelType"/>, or null.</summary>
+    public static ClassifierFamily? ForModelType(string? modelType) =>
+        modelType is null ? null : All.FirstOrDefault(f => f.UsesCheckpoint && string.Equals(f.ModelType, modelType, StringComparison.Ordinal));
+
+    /// <summary>The family of a Hugging Face folder, by config.json's <c>model_type</c>; an unsupported type is an error naming the file.</summary>
+    public static ClassifierFamily ForModelFolder(string modelFolder)
+    {
+        var modelType = HfModelFolder.ReadConfig(modelFolder)["model_type"]?.GetValue<string>();
+        return ForModelType(modelType) ?? throw new InvalidDataException(
+            $"{Path.Combine(modelFolder, "config.json")}: model_type '{modelType}' is not supported " +
+            $"(supported: {string.Join(", ", All.Where(f => f.UsesCheckpoint).Select(f => f.ModelType).Distinct())}).");
+    }
+
+    /// <summary>Writes a classifier folder's settings file (atomically), naming the family.</summary>
+    internal static void WriteSettings(string folder, ClassifierFamily family, JsonObject settings)
+    {
+        settings["family"] = family.Name;
+        settings["format_version"] = 1;
+        HfModelFolder.WriteJson(Path.Combine(folder, SettingsFile), settings);
+    }
+
+    /// <summary>Loads a classifier saved by <see cref="ITrainableClassifier.SaveModelFolder"/> through the family its settings name.</summary>
+    internal static ITrainableClassifier LoadClassifier(string folder, Device device)
+    {
+        var path = Path.Combine(folder, SettingsFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: this folder was not saved by MLNetLlmClassifier.", path);
+        JsonObject settings;
+        try { settings = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException("empty"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException)
+        { throw new InvalidDataException($"{path} is not a valid classifier settings file: {e.Message}", e); }
+        var name = settings["family"]?.GetValue<string>() ?? throw new InvalidDataException($"{path} names no model family.");
+        var family = Find(name);
+        if (family is null || !family.UsesCheckpoint)
+            throw new InvalidDataException($"{path} names the model family '{name}', which this version does not know (known: {Names}).");
+        return family.LoadClassifier(folder, settings, device);
+    }
+}
