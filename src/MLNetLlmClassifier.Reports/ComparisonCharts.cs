@@ -228,8 +228,13 @@ internal static class ComparisonCharts
     {
         var bar = new Bar
         {
-            Position = row, Value = value, ValueBase = valueBase, FillColor = color, Size = 0.6,
-            Orientation = Orientation.Horizontal, ValueLabel = label,
+            Position = row,
+            Value = value,
+            ValueBase = valueBase,
+            FillColor = color,
+            Size = 0.6,
+            Orientation = Orientation.Horizontal,
+            ValueLabel = label,
         };
         plot.Add.Bars(new[] { bar }).ValueLabelStyle.FontSize = TickSize;
     }

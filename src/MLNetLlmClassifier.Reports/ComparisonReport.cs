@@ -159,7 +159,7 @@ public sealed class ComparisonReport
             if (!string.IsNullOrWhiteSpace(m.Notes)) sb.Append("- notes: ").Append(m.Notes).Append('\n');
             if (m.Training is TrainingSummary t) sb.Append("- training: ").Append(TrainingLine(t)).Append('\n');
             sb.Append('\n').Append("![Confusion matrix of ").Append(m.Name).Append("](").Append(ConfusionFileOf(m)).Append(")\n\n");
-            var perClass = new List<string[]> { new[] { "class", "precision", "recall", "F1", "support", "predicted" } };
+            var perClass = new List<string[]> { (string[])["class", "precision", "recall", "F1", "support", "predicted"] };
             perClass.AddRange(m.Test.PerClass.Select(p => new[]
             {
                 p.Label, Fmt.Metric(p.Precision), Fmt.Metric(p.Recall), Fmt.Metric(p.F1), Fmt.Int(p.Support), Fmt.Int(p.Predicted),
@@ -252,7 +252,7 @@ public sealed class ComparisonReport
     /// <summary>The table's rows: a header with the model names, section headings (single cells) and one row per figure.</summary>
     private List<string[]> TableRows()
     {
-        var rows = new List<string[]> { new[] { "" }.Concat(Models.Select(m => m.Name)).ToArray() };
+        var rows = new List<string[]> { (string[])["", .. Models.Select(m => m.Name)] };
         void Row(string label, Func<ModelRunResult, string> cell) => rows.Add([label, .. Models.Select(cell)]);
         long testRows = Models[0].Test.Rows;
         rows.Add([Models.All(m => m.Test.Rows == testRows) ? $"quality (test set, {Fmt.Int(testRows)} rows)" : "quality (test set)"]);

@@ -1,7 +1,7 @@
 using MLNetLlmClassifier.Data;
-using MLNetLlmClassifier.Training;
 using MLNetLlmClassifier.Evaluation;
 using MLNetLlmClassifier.Families;
+using MLNetLlmClassifier.Training;
 
 namespace MLNetLlmClassifier.Reports;
 

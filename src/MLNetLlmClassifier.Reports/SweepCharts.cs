@@ -1,10 +1,10 @@
 using System.Globalization;
 using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.IO;
 using MLNetLlmClassifier.Sweeps;
 using ScottPlot;
 using ScottPlot.TickGenerators;
 using static MLNetLlmClassifier.Reports.ChartStyle;
-using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Reports;
 
@@ -314,47 +314,47 @@ public sealed class SweepCharts : ISweepChartRenderer
             switch (d)
             {
                 case ChoiceDimension c:
-                {
-                    int k = c.Options.Count;
-                    var ticks = new NumericManual();
-                    var labels = ChoiceLabels(c);
-                    for (int i = 0; i < k; i++) ticks.AddMajor(i, labels[i]);
-                    plot.Axes.Bottom.TickGenerator = ticks;
-                    plot.Axes.SetLimitsX(-0.5, k - 0.5);
-                    plot.Grid.XAxisStyle.MajorLineStyle.IsVisible = false;
-                    // Turned labels when they do not fit their column (at least some 550 px of data area share the columns); the first one
-                    // hangs left of the data area, so the left axis is widened to hold it.
-                    float widest = labels.Select(l => TextWidth(l, TickSize)).DefaultIfEmpty(0).Max(), column = 550f / k;
-                    if (widest > column * 0.9f)
                     {
-                        RotateBottomTicks(plot, 30, widest, TickSize);
-                        plot.Axes.Left.MinimumSize = Math.Max(plot.Axes.Left.MinimumSize, widest * MathF.Cos(MathF.PI / 6) - column / 2 + 15);
+                        int k = c.Options.Count;
+                        var ticks = new NumericManual();
+                        var labels = ChoiceLabels(c);
+                        for (int i = 0; i < k; i++) ticks.AddMajor(i, labels[i]);
+                        plot.Axes.Bottom.TickGenerator = ticks;
+                        plot.Axes.SetLimitsX(-0.5, k - 0.5);
+                        plot.Grid.XAxisStyle.MajorLineStyle.IsVisible = false;
+                        // Turned labels when they do not fit their column (at least some 550 px of data area share the columns); the first one
+                        // hangs left of the data area, so the left axis is widened to hold it.
+                        float widest = labels.Select(l => TextWidth(l, TickSize)).DefaultIfEmpty(0).Max(), column = 550f / k;
+                        if (widest > column * 0.9f)
+                        {
+                            RotateBottomTicks(plot, 30, widest, TickSize);
+                            plot.Axes.Left.MinimumSize = Math.Max(plot.Axes.Left.MinimumSize, widest * MathF.Cos(MathF.PI / 6) - column / 2 + 15);
+                        }
+                        return new ParameterAxis((x, id) => x + Jitter(id, 0.4));
                     }
-                    return new ParameterAxis((x, id) => x + Jitter(id, 0.4));
-                }
                 case UniformDimension { LogScale: true } u:
                     return Log(plot, u.Min, u.Max);
                 case IntegerDimension { LogScale: true } n:
                     return Log(plot, n.Min, n.Max);
                 case IntegerDimension n when n.Max - n.Min < 16:
-                {
-                    // A short range puts many trials on the same value: a tick at each value, trials spread a little around it.
-                    var ticks = new NumericManual();
-                    for (int v = n.Min; v <= n.Max; v++) ticks.AddMajor(v, v.ToString(CultureInfo.InvariantCulture));
-                    plot.Axes.Bottom.TickGenerator = ticks;
-                    plot.Axes.SetLimitsX(n.Min - 0.5, n.Max + 0.5);
-                    return new ParameterAxis((x, id) => x + Jitter(id, 0.3));
-                }
+                    {
+                        // A short range puts many trials on the same value: a tick at each value, trials spread a little around it.
+                        var ticks = new NumericManual();
+                        for (int v = n.Min; v <= n.Max; v++) ticks.AddMajor(v, v.ToString(CultureInfo.InvariantCulture));
+                        plot.Axes.Bottom.TickGenerator = ticks;
+                        plot.Axes.SetLimitsX(n.Min - 0.5, n.Max + 0.5);
+                        return new ParameterAxis((x, id) => x + Jitter(id, 0.3));
+                    }
                 case IntegerDimension n:
                     plot.Axes.SetLimitsX(n.Min - 0.03 * (n.Max - n.Min), n.Max + 0.03 * (n.Max - n.Min));
                     plot.Axes.Bottom.TickGenerator = new NumericAutomatic { IntegerTicksOnly = true, MinorTickGenerator = new NoMinorTicks() };
                     return new ParameterAxis((x, _) => x);
                 case UniformDimension u:
-                {
-                    double pad = 0.03 * (u.Max - u.Min);
-                    plot.Axes.SetLimitsX(u.Min - pad, u.Max + pad);
-                    return new ParameterAxis((x, _) => x);
-                }
+                    {
+                        double pad = 0.03 * (u.Max - u.Min);
+                        plot.Axes.SetLimitsX(u.Min - pad, u.Max + pad);
+                        return new ParameterAxis((x, _) => x);
+                    }
                 default:
                     throw new ArgumentException($"Sweep parameter '{d.Name}': cannot chart a dimension of type {d.GetType().Name}.", nameof(d));
             }

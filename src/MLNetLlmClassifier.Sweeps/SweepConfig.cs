@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Configuration;
+using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Sweeps;

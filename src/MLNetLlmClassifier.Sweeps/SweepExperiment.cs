@@ -348,7 +348,7 @@ public sealed class SweepExperiment
                     $"{history.Count(r => r.Status == TrialStatus.Pruned)} pruned, {history.Count(r => r.Status == TrialStatus.Failed)} failed" +
                     (history.FirstOrDefault(r => r.Status == TrialStatus.Failed) is { } f ? $"; first failure: {f.Error}" : "") + "). Raise the budget or fix the failures.");
             var bestModel = state.Model ?? (pipelineCandidates.Any(c => c.Name == state.Best.Candidate)
-                ? LoadOrRefitBest(state.Best, runners[state.Best.Candidate], seed, ct, Log) : null);
+                ? LoadOrRefitBest(state.Best, runners[state.Best.Candidate], seed, Log, ct) : null);
             return new SweepResult(state.Best, bestModel, history, new SweepLeaderboard(history, _metric.Metric), reason, _outputFolder);
         }
         finally
@@ -391,9 +391,9 @@ public sealed class SweepExperiment
         using var deadline = new CancellationTokenSource();
         if (timeLeft is { } left) deadline.CancelAfter(left);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
-        var trial = new TrialContext(id, parameters, seed, stop.Token,
+        var trial = new TrialContext(id, parameters, seed,
             t => pruner.ShouldPrune(new PruningContext { Parameters = t.Parameters, Reports = t.Reports, History = history, Maximize = maximize }),
-            (t, v) => _monitor?.TrialReported(t.TrialId, v));
+            (t, v) => _monitor?.TrialReported(t.TrialId, v), stop.Token);
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         _monitor?.TrialStarted(id, parameters);
@@ -431,8 +431,14 @@ public sealed class SweepExperiment
             var last = reports[^1];
             record = new TrialRecord
             {
-                TrialId = id, Parameters = parameters, Status = TrialStatus.Pruned, Metric = last.Value, Reports = reports, Seconds = seconds,
-                StartedUtc = started, Error = $"pruned at epoch {last.Resource.ToString("0.###", CultureInfo.InvariantCulture)} (step {last.Step})",
+                TrialId = id,
+                Parameters = parameters,
+                Status = TrialStatus.Pruned,
+                Metric = last.Value,
+                Reports = reports,
+                Seconds = seconds,
+                StartedUtc = started,
+                Error = $"pruned at epoch {last.Resource.ToString("0.###", CultureInfo.InvariantCulture)} (step {last.Step})",
             };
             return (record, null);
         }
@@ -441,14 +447,25 @@ public sealed class SweepExperiment
             Dispose(outcome);
             record = new TrialRecord
             {
-                TrialId = id, Parameters = parameters, Status = TrialStatus.Failed, Metric = reports.Length > 0 ? reports[^1].Value : null,
-                Reports = reports, Seconds = seconds, StartedUtc = started, Error = error,
+                TrialId = id,
+                Parameters = parameters,
+                Status = TrialStatus.Failed,
+                Metric = reports.Length > 0 ? reports[^1].Value : null,
+                Reports = reports,
+                Seconds = seconds,
+                StartedUtc = started,
+                Error = error,
             };
             return (record, null);
         }
         record = new TrialRecord
         {
-            TrialId = id, Parameters = parameters, Status = TrialStatus.Completed, Metric = outcome!.Metric, Reports = reports, Seconds = seconds,
+            TrialId = id,
+            Parameters = parameters,
+            Status = TrialStatus.Completed,
+            Metric = outcome!.Metric,
+            Reports = reports,
+            Seconds = seconds,
             StartedUtc = started,
             Metrics = outcome.Metrics ?? new Dictionary<string, double> { [_metric.Metric.ToString()] = outcome.Metric },
         };
@@ -493,7 +510,7 @@ public sealed class SweepExperiment
     }
 
     /// <summary>The best trial ran in an earlier session: load its saved pipeline, or train it again (same parameters and seed).</summary>
-    private ITransformer? LoadOrRefitBest(TrialRecord best, ITrialRunner runner, int seed, CancellationToken ct, Action<string> log)
+    private ITransformer? LoadOrRefitBest(TrialRecord best, ITrialRunner runner, int seed, Action<string> log, CancellationToken ct)
     {
         if (_outputFolder is not null)
         {

@@ -30,9 +30,9 @@ public sealed class TextWriterSweepMonitor : ISweepMonitor
     public void TrialStarted(int trialId, TrialParameters parameters) => _writer.WriteLine($"trial {trialId} start: {parameters}");
 
     /// <inheritdoc/>
-    public void TrialFinished(TrialRecord r, bool isBest) => _writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"trial {r.TrialId} {r.Status.ToString().ToLowerInvariant()}: metric {(r.Metric is { } m ? m.ToString("F4", CultureInfo.InvariantCulture) : "-")}" +
-        $"{(r.Resource is { } e ? $" at epoch {e:0.##} (step {r.Step})" : "")}, {r.Seconds:F1} s{(isBest ? " (best so far)" : "")}{(r.Error is null ? "" : " - " + r.Error)}"));
+    public void TrialFinished(TrialRecord record, bool isBest) => _writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"trial {record.TrialId} {record.Status.ToString().ToLowerInvariant()}: metric {(record.Metric is { } m ? m.ToString("F4", CultureInfo.InvariantCulture) : "-")}" +
+        $"{(record.Resource is { } e ? $" at epoch {e:0.##} (step {record.Step})" : "")}, {record.Seconds:F1} s{(isBest ? " (best so far)" : "")}{(record.Error is null ? "" : " - " + record.Error)}"));
 
     /// <inheritdoc/>
     public void Message(string message) => _writer.WriteLine(message);

@@ -186,7 +186,9 @@ public sealed class SweepResultsFile : IDisposable
             ["metrics"] = metrics,
             ["reports"] = new JsonArray(r.Reports.Select(x => (JsonNode?)new JsonObject
             {
-                ["resource"] = x.Resource, ["value"] = Num(x.Value), ["step"] = x.Step,
+                ["resource"] = x.Resource,
+                ["value"] = Num(x.Value),
+                ["step"] = x.Step,
             }).ToArray()),
         };
     }

@@ -1,9 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetLlmClassifier.Training;
 using MLNetLlmClassifier.Configuration;
 using MLNetLlmClassifier.Families;
+using MLNetLlmClassifier.Training;
 
 namespace MLNetLlmClassifier.Sweeps;
 

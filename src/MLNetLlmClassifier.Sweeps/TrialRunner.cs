@@ -35,8 +35,8 @@ public sealed class TrialContext
     private readonly Func<TrialContext, bool> _shouldPrune;
     private readonly CancellationTokenSource _prune;
 
-    internal TrialContext(int trialId, TrialParameters parameters, int seed, CancellationToken sweepToken, Func<TrialContext, bool> shouldPrune,
-        Action<TrialContext, IntermediateValue>? onReport)
+    internal TrialContext(int trialId, TrialParameters parameters, int seed, Func<TrialContext, bool> shouldPrune,
+        Action<TrialContext, IntermediateValue>? onReport, CancellationToken sweepToken)
     {
         TrialId = trialId;
         Parameters = parameters;

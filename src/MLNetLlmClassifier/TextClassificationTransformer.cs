@@ -1,11 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-
-using MLNetLlmClassifier.MLNet;
 
 namespace MLNetLlmClassifier;
 

@@ -1,5 +1,5 @@
-using MLNetLlmClassifier.Configuration;
 using Microsoft.ML;
+using MLNetLlmClassifier.Configuration;
 using MLNetLlmClassifier.Text;
 using MLNetLlmClassifier.Training;
 

@@ -19,6 +19,8 @@ internal static class BenchCommand
         double MeanTokens, double PeakWorkingSetMiB, double DeviceMatmulFlopsFp32, double DeviceMatmulFlopsBf16,
         double TrainAchievedFlops, double InferenceAchievedFlops, double TrainFractionOfPeak, double InferenceFractionOfPeak);
 
+    private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
     public static Command Create()
     {
         var trainer = new Option<string>("--trainer") { Description = $"A family trained from a checkpoint: {string.Join(", ", ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f => f.Name))} (aliases such as qwen3 work too). Default bert.", DefaultValueFactory = _ => "bert" };
@@ -39,7 +41,7 @@ internal static class BenchCommand
             var result = Run(r.GetValue(trainer)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(trainRows), r.GetValue(inferRows),
                 r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out, optionSettings.Read(r));
             Console.WriteLine(r.GetValue(json)
-                ? JsonSerializer.Serialize(result, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true })
+                ? JsonSerializer.Serialize(result, JsonOut)
                 : $"train {result.TrainRowsPerSecond:F2} rows/s ({result.TrainFractionOfPeak:P1} of the device's matmul rate), " +
                   $"inference {result.InferenceRowsPerSecond:F2} rows/s ({result.InferenceFractionOfPeak:P1}), mean {result.MeanTokens:F1} tokens/row, " +
                   $"peak working set {result.PeakWorkingSetMiB:F0} MiB, {result.Parameters:N0} parameters on {result.Device} ({result.Precision}); " +

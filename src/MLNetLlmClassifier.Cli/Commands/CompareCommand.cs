@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Transforms;
-using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Data;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Hub;
 using MLNetLlmClassifier.Reports;
 

@@ -1,6 +1,6 @@
-using MLNetLlmClassifier.Bert;
 using System.CommandLine;
 using Microsoft.ML;
+using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.Data;
 
 namespace MLNetLlmClassifier.Cli.Commands;

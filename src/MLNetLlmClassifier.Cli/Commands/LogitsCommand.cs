@@ -1,5 +1,5 @@
-using MLNetLlmClassifier.Families;
 using System.CommandLine;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Torch;
 using static TorchSharp.torch;
 

@@ -1,8 +1,8 @@
-using MLNetLlmClassifier.Torch;
-using MLNetLlmClassifier.Families;
 using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Text;
+using MLNetLlmClassifier.Torch;
 using MLNetLlmClassifier.Training;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -88,7 +88,12 @@ public sealed class BertConfig
     /// <summary>A tiny BERT for tests: hidden 64, 2 layers, 4 heads, intermediate 128, 512 positions.</summary>
     public static BertConfig Tiny(int vocabSize) => new()
     {
-        VocabSize = vocabSize, HiddenSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 128, MaxPositionEmbeddings = 512,
+        VocabSize = vocabSize,
+        HiddenSize = 64,
+        NumHiddenLayers = 2,
+        NumAttentionHeads = 4,
+        IntermediateSize = 128,
+        MaxPositionEmbeddings = 512,
     };
 
     /// <summary>bert-base: hidden 768, 12 layers, 12 heads, intermediate 3072, 512 positions.</summary>

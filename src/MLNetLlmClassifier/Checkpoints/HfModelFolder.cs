@@ -1,8 +1,8 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using TorchSharp;
 using MLNetLlmClassifier.IO;
+using TorchSharp;
 
 namespace MLNetLlmClassifier.Checkpoints;
 

@@ -2,8 +2,8 @@ using System.Buffers.Binary;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
-using TorchSharp;
 using MLNetLlmClassifier.IO;
+using TorchSharp;
 
 namespace MLNetLlmClassifier.Checkpoints;
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using TorchSharp;
@@ -77,9 +78,9 @@ public sealed class StateDictLoadReport
     public override string ToString()
     {
         var sb = new StringBuilder($"loaded {Loaded.Count} tensors");
-        if (MissingKeptInitialized.Count > 0) sb.Append($"; not in checkpoint, kept initialised: {string.Join(", ", MissingKeptInitialized)}");
-        if (Reinitialized.Count > 0) sb.Append($"; shape differs, kept initialised: {string.Join("; ", Reinitialized)}");
-        if (IgnoredUnexpected.Count > 0) sb.Append($"; ignored {IgnoredUnexpected.Count} unused checkpoint tensors ({string.Join(", ", IgnoredUnexpected.Take(5))}{(IgnoredUnexpected.Count > 5 ? ", ..." : "")})");
+        if (MissingKeptInitialized.Count > 0) sb.Append(CultureInfo.InvariantCulture, $"; not in checkpoint, kept initialised: {string.Join(", ", MissingKeptInitialized)}");
+        if (Reinitialized.Count > 0) sb.Append(CultureInfo.InvariantCulture, $"; shape differs, kept initialised: {string.Join("; ", Reinitialized)}");
+        if (IgnoredUnexpected.Count > 0) sb.Append(CultureInfo.InvariantCulture, $"; ignored {IgnoredUnexpected.Count} unused checkpoint tensors ({string.Join(", ", IgnoredUnexpected.Take(5))}{(IgnoredUnexpected.Count > 5 ? ", ..." : "")})");
         return sb.ToString();
     }
 }
@@ -116,9 +117,9 @@ public sealed class CheckpointMismatchException : Exception
         void Group<T>(string title, IReadOnlyList<T> items)
         {
             if (items.Count == 0) return;
-            sb.Append($"\n  {title} ({items.Count}):");
-            foreach (var item in items.Take(MaxListed)) sb.Append($"\n    {item}");
-            if (items.Count > MaxListed) sb.Append($"\n    ... and {items.Count - MaxListed} more");
+            sb.Append(CultureInfo.InvariantCulture, $"\n  {title} ({items.Count}):");
+            foreach (var item in items.Take(MaxListed)) sb.Append(CultureInfo.InvariantCulture, $"\n    {item}");
+            if (items.Count > MaxListed) sb.Append(CultureInfo.InvariantCulture, $"\n    ... and {items.Count - MaxListed} more");
         }
         Group("missing from the checkpoint", missing);
         Group("unexpected in the checkpoint", unexpected);

@@ -1,6 +1,6 @@
-using MLNetLlmClassifier.Checkpoints;
 using System.Globalization;
 using System.Text;
+using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Data;

@@ -137,33 +137,33 @@ public sealed class TextClassificationTable : IReadOnlyList<TextClassificationRo
         switch (column.Type)
         {
             case TextDataViewType:
-            {
-                var g = cursor.GetGetter<ReadOnlyMemory<char>>(column);
-                ReadOnlyMemory<char> v = default;
-                return () => { g(ref v); return v.ToString().Trim(); };
-            }
-            case KeyDataViewType key:
-            {
-                // Keys are 1-based; 0 means missing.
-                var g = cursor.GetGetter<uint>(column);
-                VBuffer<ReadOnlyMemory<char>> names = default;
-                bool hasNames = column.HasKeyValues();
-                if (hasNames) column.GetKeyValues(ref names);
-                var dense = hasNames ? names.DenseValues().Select(n => n.ToString()).ToArray() : null;
-                uint v = 0;
-                return () =>
                 {
-                    g(ref v);
-                    if (v == 0) return "";
-                    return dense is not null && v <= dense.Length ? dense[v - 1] : v.ToString(CultureInfo.InvariantCulture);
-                };
-            }
+                    var g = cursor.GetGetter<ReadOnlyMemory<char>>(column);
+                    ReadOnlyMemory<char> v = default;
+                    return () => { g(ref v); return v.ToString().Trim(); };
+                }
+            case KeyDataViewType key:
+                {
+                    // Keys are 1-based; 0 means missing.
+                    var g = cursor.GetGetter<uint>(column);
+                    VBuffer<ReadOnlyMemory<char>> names = default;
+                    bool hasNames = column.HasKeyValues();
+                    if (hasNames) column.GetKeyValues(ref names);
+                    var dense = hasNames ? names.DenseValues().Select(n => n.ToString()).ToArray() : null;
+                    uint v = 0;
+                    return () =>
+                    {
+                        g(ref v);
+                        if (v == 0) return "";
+                        return dense is not null && v <= dense.Length ? dense[v - 1] : v.ToString(CultureInfo.InvariantCulture);
+                    };
+                }
             case BooleanDataViewType:
-            {
-                var g = cursor.GetGetter<bool>(column);
-                bool v = false;
-                return () => { g(ref v); return v ? "true" : "false"; };
-            }
+                {
+                    var g = cursor.GetGetter<bool>(column);
+                    bool v = false;
+                    return () => { g(ref v); return v ? "true" : "false"; };
+                }
             default:
                 return column.Type.RawType switch
                 {

@@ -1,8 +1,8 @@
-using MLNetLlmClassifier.Checkpoints;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Data;
+using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Evaluation;
@@ -195,6 +195,9 @@ public sealed class EvaluationReport
     /// <summary>Two Markdown tables: the overall metrics, then per-class precision/recall/F1/support.</summary>
     public string ToMarkdownTable() => Render(markdown: true);
 
+    private static readonly string[] MetricHeader = ["metric", "value"];
+    private static readonly string[] PerClassHeader = ["class", "precision", "recall", "F1", "support"];
+
     /// <summary>The same tables as plain aligned text, for the console.</summary>
     public string ToText() => Render(markdown: false);
 
@@ -205,7 +208,7 @@ public sealed class EvaluationReport
     {
         var overall = new List<string[]>
         {
-            new[] { "metric", "value" },
+            MetricHeader,
             new[] { "micro accuracy", F(MicroAccuracy) },
             new[] { "macro accuracy", F(MacroAccuracy) },
             new[] { "macro precision", F(MacroPrecision) },
@@ -221,7 +224,7 @@ public sealed class EvaluationReport
         overall.Add(["rows", Rows.ToString(CultureInfo.InvariantCulture)]);
         overall.Add(["rows/second", F(RowsPerSecond, "F1")]);
 
-        var perClass = new List<string[]> { new[] { "class", "precision", "recall", "F1", "support" } };
+        var perClass = new List<string[]> { PerClassHeader };
         perClass.AddRange(PerClass.Select(p => new[] { p.Label, F(p.Precision), F(p.Recall), F(p.F1), p.Support.ToString(CultureInfo.InvariantCulture) }));
 
         var sb = new StringBuilder();

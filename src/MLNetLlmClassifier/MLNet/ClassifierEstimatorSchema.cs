@@ -24,8 +24,10 @@ internal static class ClassifierEstimatorSchema
 
         // Only the shape matters here (the class count is known after Fit): a placeholder of two classes.
         var placeholder = new DataViewSchema.Builder().ToSchema();
-        return SchemaShapeHelper.WithColumns(input, cols.OutputSchema(placeholder, new[] { "class 0", "class 1" }));
+        return SchemaShapeHelper.WithColumns(input, cols.OutputSchema(placeholder, PlaceholderClasses));
     }
+
+    private static readonly string[] PlaceholderClasses = ["class 0", "class 1"];
 
     private static bool TryFind(SchemaShape shape, string name, out SchemaShape.Column column)
     {

@@ -1,5 +1,5 @@
-using MLNetLlmClassifier.Families;
 using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Text;
 using MLNetLlmClassifier.Torch;
@@ -216,8 +216,10 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         // First tokens: full-vocabulary log-probabilities at the answer position (the continuations below are too).
         var scores = nn.functional.log_softmax(_net.LogitsAt(hidden, last).to(ScalarType.Float32), 1).index_select(1, _firstTokens); // [B,C]
         // Continuations, teacher-forced: one row per (row, multi-token option) = prompt + the marker but its last token.
-        var pairs = (from b in Enumerable.Range(0, batch.Count) from c in Enumerable.Range(0, NumClasses)
-                     where Prompt.MarkerIds[c].Length > 1 select (b, c)).ToArray();
+        var pairs = (from b in Enumerable.Range(0, batch.Count)
+                     from c in Enumerable.Range(0, NumClasses)
+                     where Prompt.MarkerIds[c].Length > 1
+                     select (b, c)).ToArray();
         var extra = new float[batch.Count * NumClasses];
         for (int start = 0; start < pairs.Length; start += batch.Count)
         {

@@ -70,10 +70,20 @@ public sealed class Qwen3Config
     /// tokenizer works) with hidden 64, 2 layers, 4 heads of 32, 2 key/value heads, MLP 128 and tied embeddings (about 9.8M parameters, 9.7M of them the embedding).</summary>
     public static Qwen3Config Tiny() => new()
     {
-        VocabSize = 151936, HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2,
-        NumAttentionHeads = 4, NumKeyValueHeads = 2, HeadDim = 32, MaxPositionEmbeddings = 512,
-        RopeTheta = 1_000_000, RmsNormEps = 1e-6, TieWordEmbeddings = true, TorchDtype = "float32",
-        BosTokenId = 151643, EosTokenIds = [151645],
+        VocabSize = 151936,
+        HiddenSize = 64,
+        IntermediateSize = 128,
+        NumHiddenLayers = 2,
+        NumAttentionHeads = 4,
+        NumKeyValueHeads = 2,
+        HeadDim = 32,
+        MaxPositionEmbeddings = 512,
+        RopeTheta = 1_000_000,
+        RmsNormEps = 1e-6,
+        TieWordEmbeddings = true,
+        TorchDtype = "float32",
+        BosTokenId = 151643,
+        EosTokenIds = [151645],
     };
 
     /// <summary>Exactly the <c>config.json</c> of Qwen/Qwen3-0.6B (596M parameters, bfloat16 weights, tied embeddings).</summary>
@@ -81,10 +91,21 @@ public sealed class Qwen3Config
     {
         var c = new Qwen3Config
         {
-            VocabSize = 151936, HiddenSize = 1024, IntermediateSize = 3072, NumHiddenLayers = 28,
-            NumAttentionHeads = 16, NumKeyValueHeads = 8, HeadDim = 128, MaxPositionEmbeddings = 40960,
-            RopeTheta = 1_000_000, RmsNormEps = 1e-6, TieWordEmbeddings = true, TorchDtype = "bfloat16",
-            BosTokenId = 151643, EosTokenIds = [151645], InitializerRange = 0.02,
+            VocabSize = 151936,
+            HiddenSize = 1024,
+            IntermediateSize = 3072,
+            NumHiddenLayers = 28,
+            NumAttentionHeads = 16,
+            NumKeyValueHeads = 8,
+            HeadDim = 128,
+            MaxPositionEmbeddings = 40960,
+            RopeTheta = 1_000_000,
+            RmsNormEps = 1e-6,
+            TieWordEmbeddings = true,
+            TorchDtype = "bfloat16",
+            BosTokenId = 151643,
+            EosTokenIds = [151645],
+            InitializerRange = 0.02,
         };
         c.ExtraFields["max_window_layers"] = 28;
         c.ExtraFields["sliding_window"] = null;

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using MLNetLlmClassifier.Qwen3;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Qwen3;
 
 namespace MLNetLlmClassifier.Text;
 

@@ -33,7 +33,7 @@ public static class TorchDevice
                 $"{optionName} = '{device}' but CUDA is not available: this build uses the {TorchBackendName} TorchSharp backend " +
                 "or no GPU/driver is visible. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or set " +
                 $"{optionName} to 'auto' or 'cpu'. See docs/troubleshooting.md.");
-        int index = d == "cuda" ? 0 : int.Parse(d.AsSpan(5));
+        int index = d == "cuda" ? 0 : int.Parse(d.AsSpan(5), System.Globalization.CultureInfo.InvariantCulture);
         int count = torch.cuda.device_count();
         if (index >= count)
             throw new InvalidOperationException($"{optionName} = '{device}' but only {count} CUDA device(s) are visible.");

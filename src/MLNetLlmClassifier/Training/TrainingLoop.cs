@@ -133,8 +133,13 @@ internal sealed class TrainingLoop
                     double epochF = (double)step / stepsPerEpoch;
                     _report(new TrainingProgress
                     {
-                        Kind = TrainingEventKind.Step, Step = step, TotalSteps = totalSteps, Epoch = epochF,
-                        Loss = lossSum / micro, LearningRate = lr, GradientNorm = norm,
+                        Kind = TrainingEventKind.Step,
+                        Step = step,
+                        TotalSteps = totalSteps,
+                        Epoch = epochF,
+                        Loss = lossSum / micro,
+                        LearningRate = lr,
+                        GradientNorm = norm,
                         RowsPerSecond = rowsSeen / Math.Max(trainSeconds, 1e-9),
                         Message = $"step {step}/{totalSteps} epoch {epochF:F2} loss {lossSum / micro:F4} lr {lr:E2} {rowsSeen / Math.Max(trainSeconds, 1e-9):F1} rows/s",
                     });
@@ -153,7 +158,11 @@ internal sealed class TrainingLoop
                         else sinceBest++;
                         _report(new TrainingProgress
                         {
-                            Kind = TrainingEventKind.Evaluation, Step = step, TotalSteps = totalSteps, Epoch = epochF, Evaluation = ev,
+                            Kind = TrainingEventKind.Evaluation,
+                            Step = step,
+                            TotalSteps = totalSteps,
+                            Epoch = epochF,
+                            Evaluation = ev,
                             Message = $"eval step {step} epoch {epochF:F2}: log-loss {ev.LogLoss:F4} accuracy {ev.Accuracy:F4} macro-F1 {ev.MacroF1:F4}{(better ? " (best)" : "")}",
                         });
                         if (s.EarlyStoppingPatience > 0 && sinceBest >= s.EarlyStoppingPatience)
@@ -188,8 +197,12 @@ internal sealed class TrainingLoop
         };
         _report(new TrainingProgress
         {
-            Kind = TrainingEventKind.Finished, Step = step, TotalSteps = totalSteps, Epoch = summary.Epochs,
-            RowsPerSecond = summary.RowsPerSecond, Evaluation = best,
+            Kind = TrainingEventKind.Finished,
+            Step = step,
+            TotalSteps = totalSteps,
+            Epoch = summary.Epochs,
+            RowsPerSecond = summary.RowsPerSecond,
+            Evaluation = best,
             Message = $"training finished after {step} steps ({summary.Epochs:F2} epochs{(stoppedEarly ? ", stopped early" : "")}), " +
                       $"{summary.RowsPerSecond:F1} rows/s" + (best is null ? "" : $", best macro-F1 {best.MacroF1:F4} at step {best.Step}"),
         });

@@ -12,8 +12,14 @@ public class BertForSequenceClassificationTests
     private static BertConfig SmallConfig() =>
         new BertConfig
         {
-            VocabSize = 50, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 64,
-            MaxPositionEmbeddings = 16, HiddenDropoutProb = 0.2, AttentionProbsDropoutProb = 0.2,
+            VocabSize = 50,
+            HiddenSize = 32,
+            NumHiddenLayers = 2,
+            NumAttentionHeads = 4,
+            IntermediateSize = 64,
+            MaxPositionEmbeddings = 16,
+            HiddenDropoutProb = 0.2,
+            AttentionProbsDropoutProb = 0.2,
         }.WithLabels(["neg", "pos", "neutral"]);
 
     /// <summary>Two right-padded rows: lengths 6 and 3, pad id 0, a pair in the first row.</summary>

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
 using MLNetLlmClassifier.Checkpoints;
-using TorchSharp;
 using MLNetLlmClassifier.IO;
+using TorchSharp;
 
 namespace MLNetLlmClassifier.Tests.Checkpoints;
 
@@ -46,8 +46,18 @@ public class SafeTensorsFileTests
         CollectionAssert.AreEquivalent(tensors.Keys.ToList(), file.Tensors.Select(t => t.Name).ToList());
         var expectedDtypes = new Dictionary<string, string>
         {
-            ["f64"] = "F64", ["f32"] = "F32", ["f16"] = "F16", ["bf16"] = "BF16", ["i64"] = "I64", ["i32"] = "I32",
-            ["i16"] = "I16", ["i8"] = "I8", ["u8"] = "U8", ["bool"] = "BOOL", ["scalar"] = "F32", ["empty"] = "F32",
+            ["f64"] = "F64",
+            ["f32"] = "F32",
+            ["f16"] = "F16",
+            ["bf16"] = "BF16",
+            ["i64"] = "I64",
+            ["i32"] = "I32",
+            ["i16"] = "I16",
+            ["i8"] = "I8",
+            ["u8"] = "U8",
+            ["bool"] = "BOOL",
+            ["scalar"] = "F32",
+            ["empty"] = "F32",
         };
         foreach (var (name, expected) in tensors)
         {

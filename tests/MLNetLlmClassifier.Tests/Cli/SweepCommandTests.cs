@@ -25,11 +25,17 @@ public class SweepCommandTests
                 ["tuner"] = new JsonObject { ["kind"] = "random" },
                 ["candidates"] = new JsonArray(new JsonObject
                 {
-                    ["trainer"] = "decoder", ["model"] = "qwen3-tiny", ["useDefaultSpace"] = false,
+                    ["trainer"] = "decoder",
+                    ["model"] = "qwen3-tiny",
+                    ["useDefaultSpace"] = false,
                     ["options"] = new JsonObject
                     {
-                        ["NumberOfEpochs"] = 1, ["BatchSize"] = 16, ["GradientAccumulationSteps"] = 1, ["MaxSequenceLength"] = 64,
-                        ["PromptTemplate"] = "{text}\n{options}\nAnswer:/no_think", ["Device"] = "cpu",
+                        ["NumberOfEpochs"] = 1,
+                        ["BatchSize"] = 16,
+                        ["GradientAccumulationSteps"] = 1,
+                        ["MaxSequenceLength"] = 64,
+                        ["PromptTemplate"] = "{text}\n{options}\nAnswer:/no_think",
+                        ["Device"] = "cpu",
                     },
                     ["space"] = new JsonObject { ["LearningRate"] = new JsonObject { ["logUniform"] = new JsonArray(1e-3, 5e-3) } },
                 }),
@@ -70,7 +76,9 @@ public class SweepCommandTests
                     new JsonObject { ["trainer"] = "sdca", ["useDefaultSpace"] = false, ["space"] = new JsonObject { ["L2Regularization"] = new JsonObject { ["logUniform"] = new JsonArray(1e-4, 1e-1) } } },
                     new JsonObject
                     {
-                        ["trainer"] = "bert", ["model"] = "bert-tiny", ["useDefaultSpace"] = false,
+                        ["trainer"] = "bert",
+                        ["model"] = "bert-tiny",
+                        ["useDefaultSpace"] = false,
                         ["options"] = new JsonObject { ["NumberOfEpochs"] = 1, ["BatchSize"] = 16, ["MaxSequenceLength"] = 32, ["Device"] = "cpu" },
                         ["space"] = new JsonObject { ["LearningRate"] = new JsonObject { ["logUniform"] = new JsonArray(1e-4, 3e-3) } },
                     }),

@@ -39,7 +39,8 @@ public class ThirdFamilyTests
             ml.Transforms.Text.FeaturizeText("Features", o.TextColumnName)
                 .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
                 {
-                    FeatureColumnName = "Features", L2Regularization = o.L2Regularization,
+                    FeatureColumnName = "Features",
+                    L2Regularization = o.L2Regularization,
                 }));
 
         public override IReadOnlyList<SweepRange> DefaultSearchSpace => [SweepRange.LogUniform(nameof(Options.L2Regularization), 1e-3, 10)];

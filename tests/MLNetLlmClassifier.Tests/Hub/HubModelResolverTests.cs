@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MLNetLlmClassifier.Bert;
 using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.Hub;
 using MLNetLlmClassifier.Tests.Checkpoints;
 using MLNetLlmClassifier.Text;
-using MLNetLlmClassifier.Bert;
 
 namespace MLNetLlmClassifier.Tests.Hub;
 

@@ -127,8 +127,16 @@ internal sealed class LoopbackHttpServer : IDisposable
 
     private static string ReasonPhrase(int status) => status switch
     {
-        200 => "OK", 206 => "Partial Content", 302 => "Found", 307 => "Temporary Redirect", 401 => "Unauthorized",
-        403 => "Forbidden", 404 => "Not Found", 416 => "Range Not Satisfiable", 500 => "Internal Server Error", _ => "Status",
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        500 => "Internal Server Error",
+        _ => "Status",
     };
 
     public void Dispose()

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Tests.Checkpoints;
-using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Tests.MLNet;
 
@@ -36,7 +36,11 @@ public class ExportHuggingFaceFolderTests
         var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
         using var classifier = ml.MulticlassClassification.Trainers.BertTextClassification(new BertTextClassificationTrainer.Options
         {
-            ModelPath = checkpoint, BatchSize = 8, NumberOfEpochs = 1, MaxSequenceLength = 16, Seed = 1,
+            ModelPath = checkpoint,
+            BatchSize = 8,
+            NumberOfEpochs = 1,
+            MaxSequenceLength = 16,
+            Seed = 1,
         }).Fit(keyed);
 
         string export = Path.Combine(temp.Path, "out", "exported");

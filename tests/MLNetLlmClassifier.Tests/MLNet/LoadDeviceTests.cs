@@ -19,7 +19,12 @@ public class LoadDeviceTests
         using var model = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.MulticlassClassification.Trainers.BertTextClassification(new BertTextClassificationTrainer.Options
             {
-                ModelPath = checkpoint, BatchSize = 16, NumberOfEpochs = 1, MaxSequenceLength = 16, Seed = 1, Device = "cpu",
+                ModelPath = checkpoint,
+                BatchSize = 16,
+                NumberOfEpochs = 1,
+                MaxSequenceLength = 16,
+                Seed = 1,
+                Device = "cpu",
             })).Fit(data);
         var zip = temp.File("model.zip");
         ml.Model.Save(model, data.Schema, zip);

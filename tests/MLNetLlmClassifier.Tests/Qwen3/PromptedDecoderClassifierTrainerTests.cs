@@ -271,8 +271,14 @@ public class PromptedDecoderClassifierTrainerTests
         var ml = new MLContext(seed: 1);
         var options = new PromptedDecoderClassifierTrainer.Options
         {
-            ModelPath = _folder.Path, PromptTemplate = ShortTemplate, MaxSequenceLength = 256, LearningRate = 5e-3,
-            BatchSize = 30, GradientAccumulationSteps = 1, NumberOfEpochs = 1, Seed = 1,
+            ModelPath = _folder.Path,
+            PromptTemplate = ShortTemplate,
+            MaxSequenceLength = 256,
+            LearningRate = 5e-3,
+            BatchSize = 30,
+            GradientAccumulationSteps = 1,
+            NumberOfEpochs = 1,
+            Seed = 1,
         };
         var model = Pipeline(ml, ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(options)).Fit(ml.Data.LoadFromEnumerable(rows));
         try
@@ -403,7 +409,8 @@ public class PromptedDecoderClassifierTrainerTests
             "Instruction" => o => o.Instruction = "Classify {text}",
             "Question" => o => o.Question = "",
             "PromptTemplate" => o => o.PromptTemplate = "Classify this.\n{options}\nAnswer:",
-            "PromptTemplateWithInstruction" => o => { o.PromptTemplate = ShortTemplate; o.Instruction = "Classify."; },
+            "PromptTemplateWithInstruction" => o => { o.PromptTemplate = ShortTemplate; o.Instruction = "Classify."; }
+            ,
             "LabelDisplayNames" => o => o.LabelDisplayNames = new Dictionary<string, string> { ["a"] = "two\nlines" },
             "OptionMarkers" => o => o.OptionMarkers = ["A", " B"],
             "OptionMarkersRepeated" => o => o.OptionMarkers = ["A", "B", "A"],

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Reports;
 using MLNetLlmClassifier.Training;
-using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Tests.Reports;
 
@@ -150,7 +150,8 @@ public class ComparisonReportTests
         var classes = Enumerable.Range(0, 30).Select(i => $"topic {i:00}").ToArray();
         var model = new ModelRunResult
         {
-            Name = "Many classes", Kind = ModelKind.EncoderClassifier,
+            Name = "Many classes",
+            Kind = ModelKind.EncoderClassifier,
             Test = ReportFixtures.Evaluation(classes, ReportFixtures.Counts(30, 60, 0.75, seed: 4), seconds: 1),
         };
         var four = new ModelRunResult { Name = "Four", Kind = ModelKind.Other, Test = ReportFixtures.ThreeModels()[1].Test };
@@ -175,9 +176,11 @@ public class ComparisonReportTests
         var untimed = ReportFixtures.Evaluation(["yes", "no"], [[25, 0], [3, 2]], seconds: 0);
         var models = Enumerable.Range(0, 6).Select(i => new ModelRunResult
         {
-            Name = $"Model number {i} with a long descriptive name", Kind = ModelKind.Other,
+            Name = $"Model number {i} with a long descriptive name",
+            Kind = ModelKind.Other,
             // Model 3's scoring was not timed: its throughput is unknown (an "n/a" row, null in JSON).
-            Test = i == 3 ? untimed : test, InferenceRowsPerSecond = i == 3 ? null : Math.Pow(10, i * 0.8),
+            Test = i == 3 ? untimed : test,
+            InferenceRowsPerSecond = i == 3 ? null : Math.Pow(10, i * 0.8),
             // One model's only evaluation has no epoch and non-finite metrics: no curve point, null in JSON.
             Evaluations = i == 0 ? [new EvaluationRecord(10, double.NaN, double.NaN, double.NaN, double.NaN, 5)] : [],
         });

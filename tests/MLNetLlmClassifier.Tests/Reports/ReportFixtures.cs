@@ -1,10 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetLlmClassifier.Data;
-using MLNetLlmClassifier.Reports;
-using MLNetLlmClassifier.Training;
 using MLNetLlmClassifier.Evaluation;
 using MLNetLlmClassifier.Families;
+using MLNetLlmClassifier.Reports;
+using MLNetLlmClassifier.Training;
 
 namespace MLNetLlmClassifier.Tests.Reports;
 
@@ -115,7 +115,10 @@ internal static class ReportFixtures
     public static ComparisonReport Report(IEnumerable<ModelRunResult>? models = null) => new(models ?? ThreeModels())
     {
         DataSource = "../shared/data/ag_news/test.csv",
-        TrainRows = 6_000, ValidationRows = 800, TestRows = null, Seed = 42,
+        TrainRows = 6_000,
+        ValidationRows = 800,
+        TestRows = null,
+        Seed = 42,
         CommandLine = "mlnet-llm compare --data test.csv --seed 42",
         Warnings = ["tiny random checkpoints: accuracy is not representative; run `mlnet-llm compare --bert google-bert/bert-base-cased --qwen3 Qwen/Qwen3-0.6B` for real weights"],
     };

@@ -43,7 +43,9 @@ public class SweepChartsTests
             var status = id % 5 == 4 ? TrialStatus.Failed : id % 3 == 2 ? TrialStatus.Pruned : TrialStatus.Completed;
             trials.Add(new TrialRecord
             {
-                TrialId = id, Parameters = p, Status = status,
+                TrialId = id,
+                Parameters = p,
+                Status = status,
                 Metric = status switch
                 {
                     TrialStatus.Completed => metric,

@@ -1,7 +1,7 @@
-using MLNetLlmClassifier.Configuration;
 using System.Text.Json;
 using Microsoft.ML.Trainers;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Configuration;
 using MLNetLlmClassifier.Sweeps;
 using MLNetLlmClassifier.Training;
 

@@ -1,6 +1,6 @@
-using MLNetLlmClassifier.Configuration;
 using Microsoft.ML;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Configuration;
 using MLNetLlmClassifier.Sweeps;
 using MLNetLlmClassifier.Tests.Checkpoints;
 

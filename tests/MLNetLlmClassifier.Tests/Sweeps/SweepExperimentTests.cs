@@ -175,7 +175,7 @@ public class SweepExperimentTests
             for (int i = 1; i <= 30; i++) t.Report(i / 10.0, SyntheticObjectives.Curve(SyntheticObjectives.FineTuning(t.Parameters), i / 10.0), i);
             return new TrialOutcome(SyntheticObjectives.FineTuning(t.Parameters)) { Model = new CountedModel(alive) };
         }, trials: 12).RunAsync().GetAwaiter().GetResult();
-        Assert.IsTrue(result.Trials.Count(t => t.Status == TrialStatus.Pruned) > 0);
+        Assert.IsTrue(result.Trials.Any(t => t.Status == TrialStatus.Pruned));
         Assert.AreEqual(1, alive[0]);
         ((IDisposable)result.Model!).Dispose();
     }

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using MLNetLlmClassifier.Text;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

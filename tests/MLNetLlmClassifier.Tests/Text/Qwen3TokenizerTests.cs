@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
-using MLNetLlmClassifier.Text;
 using MLNetLlmClassifier.Qwen3;
+using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

@@ -1,6 +1,6 @@
-using MLNetLlmClassifier.Text;
-using MLNetLlmClassifier.Qwen3;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Qwen3;
+using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Tests.Text;
 

@@ -15,11 +15,17 @@ public class TorchDeviceTests
     }
 
     [TestMethod]
-    [DataRow("auto")] [DataRow("cpu")] [DataRow("CUDA")] [DataRow("cuda:1")]
+    [DataRow("auto")]
+    [DataRow("cpu")]
+    [DataRow("CUDA")]
+    [DataRow("cuda:1")]
     public void ValidSpellingsAreAccepted(string d) => TorchDevice.Validate(d);
 
     [TestMethod]
-    [DataRow("gpu")] [DataRow("cuda:")] [DataRow("cuda:-1")] [DataRow("mps")]
+    [DataRow("gpu")]
+    [DataRow("cuda:")]
+    [DataRow("cuda:-1")]
+    [DataRow("mps")]
     public void InvalidSpellingsNameTheOption(string d)
     {
         var e = Assert.ThrowsExactly<ArgumentException>(() => TorchDevice.Validate(d, "Device"));

@@ -12,7 +12,12 @@ public class TrainingLoopTests
 
     private static ToyOptions Settings(int seed = 1) => new()
     {
-        LearningRate = 0.05, BatchSize = 16, NumberOfEpochs = 3, EvaluationInterval = 0.5, Seed = seed, WarmupRatio = 0.1,
+        LearningRate = 0.05,
+        BatchSize = 16,
+        NumberOfEpochs = 3,
+        EvaluationInterval = 0.5,
+        Seed = seed,
+        WarmupRatio = 0.1,
     };
 
     private static TrainingLoop Loop(ToyOptions o, Action<TrainingProgress> report, CancellationToken ct = default)
