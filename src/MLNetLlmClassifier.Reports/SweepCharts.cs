@@ -1,5 +1,4 @@
 using System.Globalization;
-using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 using MLNetLlmClassifier.Sweeps;
 using ScottPlot;

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
-using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Sweeps;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Sweeps;

@@ -117,7 +117,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     private Tensor Logits(IReadOnlyList<EncodedExample> batch)
     {
         var (ids, mask, types) = Collate(batch);
-        return _net.forward(ids, mask, types).Logits.to(ScalarType.Float32);
+        return _net.call(ids, mask, types).Logits.to(ScalarType.Float32);
     }
 
     public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings) =>

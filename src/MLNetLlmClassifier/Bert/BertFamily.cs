@@ -150,7 +150,7 @@ public sealed class BertFamily : ClassifierFamily<BertTextClassificationTrainer.
                 throw new InvalidDataException($"{where}: \"token_type_ids\" has {types.Length} entries but \"ids\" has {ids.Length}.");
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var o = _model.forward(tensor(ids, device: _device).unsqueeze(0), null,
+            var o = _model.call(tensor(ids, device: _device).unsqueeze(0), null,
                 types is null ? null : tensor(types, device: _device).unsqueeze(0));
             return [("logits", LogitsJsonl.Floats(o.Logits[0])), ("pooled", LogitsJsonl.Floats(o.PooledOutput[0])), ("hidden", LogitsJsonl.Floats(o.LastHiddenState[0, 0]))];
         }

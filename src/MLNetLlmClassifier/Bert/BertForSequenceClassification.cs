@@ -78,9 +78,10 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
     /// <exception cref="ArgumentException">Wrong rank, dtype, shape, token id or sequence length, naming the input.</exception>
     public override BertClassifierOutput forward(Tensor input_ids, Tensor? attention_mask, Tensor? token_type_ids)
     {
-        var (lastHiddenState, pooledOutput) = bert.forward(input_ids, attention_mask, token_type_ids);
-        var logits = classifier.forward(dropout.forward(pooledOutput));
-        return new BertClassifierOutput(logits, pooledOutput, lastHiddenState);
+        using var scope = NewDisposeScope();
+        var (lastHiddenState, pooledOutput) = bert.call(input_ids, attention_mask, token_type_ids);
+        var logits = classifier.call(dropout.call(pooledOutput));
+        return new BertClassifierOutput(logits.MoveToOuterDisposeScope(), pooledOutput.MoveToOuterDisposeScope(), lastHiddenState.MoveToOuterDisposeScope());
     }
 
     /// <summary>The load rules for Hugging Face BERT checkpoints, used by <see cref="FromPretrained"/>.</summary>
@@ -242,7 +243,8 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         public override (Tensor, Tensor) forward(Tensor input_ids, Tensor? attention_mask, Tensor? token_type_ids)
         {
             CheckInputs(input_ids, attention_mask, token_type_ids);
-            var hidden = embeddings.forward(input_ids, token_type_ids);
+            using var scope = NewDisposeScope();
+            var hidden = embeddings.call(input_ids, token_type_ids);
             // Key-padding mask, added to the attention scores: 0 where the key is a real token, the dtype's
             // lowest value where it is padding (HF's extended attention mask). Shape [B, 1, 1, T] broadcasts over
             // heads and query positions. Padded query rows still attend to real keys, so nothing becomes NaN,
@@ -255,8 +257,8 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
                     .masked_fill(keep.logical_not(), finfo(hidden.dtype).min)
                     .view(keep.shape[0], 1, 1, keep.shape[1]);
             }
-            var lastHiddenState = encoder.forward(hidden, additiveMask);
-            return (lastHiddenState, pooler.forward(lastHiddenState));
+            var lastHiddenState = encoder.call(hidden, additiveMask);
+            return (lastHiddenState.MoveToOuterDisposeScope(), pooler.call(lastHiddenState).MoveToOuterDisposeScope());
         }
 
         private void CheckInputs(Tensor input_ids, Tensor? attention_mask, Tensor? token_type_ids)
@@ -306,12 +308,13 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor input_ids, Tensor? token_type_ids)
         {
+            using var scope = NewDisposeScope();
             var positions = arange(input_ids.shape[1], ScalarType.Int64, input_ids.device).unsqueeze(0);
             token_type_ids ??= zeros_like(input_ids);
             // Same summation order as HF: (words + token types) + positions.
-            var x = word_embeddings.forward(input_ids) + token_type_embeddings.forward(token_type_ids);
-            x = x + position_embeddings.forward(positions);
-            return dropout.forward(LayerNorm.forward(x));
+            var x = word_embeddings.call(input_ids) + token_type_embeddings.call(token_type_ids);
+            x = x + position_embeddings.call(positions);
+            return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
         }
     }
 
@@ -327,7 +330,8 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask)
         {
-            foreach (var l in layer) hidden = l.forward(hidden, additiveMask);
+            // Each layer disposes its own intermediates; only the hidden states between layers live until the caller's scope ends.
+            foreach (var l in layer) hidden = l.call(hidden, additiveMask);
             return hidden;
         }
     }
@@ -349,8 +353,9 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask)
         {
-            var attended = attention.forward(hidden, additiveMask);
-            return output.forward(intermediate.forward(attended), attended);
+            using var scope = NewDisposeScope();
+            var attended = attention.call(hidden, additiveMask);
+            return output.call(intermediate.call(attended), attended).MoveToOuterDisposeScope();
         }
     }
 
@@ -367,7 +372,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         }
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask) =>
-            output.forward(@self.forward(hidden, additiveMask), hidden);
+            output.call(@self.call(hidden, additiveMask), hidden);
     }
 
     /// <summary>Multi-head scaled dot-product attention (scale 1/sqrt(head_dim)), no output projection (that is in BertOutput).</summary>
@@ -393,11 +398,12 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask)
         {
+            using var scope = NewDisposeScope();
             long batch = hidden.shape[0], length = hidden.shape[1];
             // [B, T, hidden] -> [B, heads, T, head_dim]
-            Tensor Heads(Linear projection) => projection.forward(hidden).view(batch, length, _heads, _headDim).transpose(1, 2);
+            Tensor Heads(Linear projection) => projection.call(hidden).view(batch, length, _heads, _headDim).transpose(1, 2);
             var context = F.scaled_dot_product_attention(Heads(query), Heads(key), Heads(value), additiveMask, training ? _dropout : 0.0);
-            return context.transpose(1, 2).reshape(batch, length, _heads * _headDim);
+            return context.transpose(1, 2).reshape(batch, length, _heads * _headDim).MoveToOuterDisposeScope();
         }
     }
 
@@ -414,7 +420,11 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor hidden) => _activation(dense.forward(hidden));
+        public override Tensor forward(Tensor hidden)
+        {
+            using var scope = NewDisposeScope();
+            return _activation(dense.call(hidden)).MoveToOuterDisposeScope();
+        }
     }
 
     /// <summary>dense, dropout, then LayerNorm of (result + residual). HF's BertOutput and BertSelfOutput.</summary>
@@ -432,7 +442,11 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor hidden, Tensor residual) => LayerNorm.forward(dropout.forward(dense.forward(hidden)) + residual);
+        public override Tensor forward(Tensor hidden, Tensor residual)
+        {
+            using var scope = NewDisposeScope();
+            return LayerNorm.call(dropout.call(dense.call(hidden)) + residual).MoveToOuterDisposeScope();
+        }
     }
 
     /// <summary>tanh(dense(hidden state of the first token, [CLS])).</summary>
@@ -446,6 +460,10 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor hidden) => F.tanh(dense.forward(hidden.select(1, 0)));
+        public override Tensor forward(Tensor hidden)
+        {
+            using var scope = NewDisposeScope();
+            return F.tanh(dense.call(hidden.select(1, 0))).MoveToOuterDisposeScope();
+        }
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Data;

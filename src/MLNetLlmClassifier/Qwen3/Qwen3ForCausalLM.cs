@@ -44,7 +44,7 @@ public sealed class Qwen3RMSNorm : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Grouped-query self-attention with per-head q/k RMSNorm (Qwen3's addition to Qwen2) and rotary embeddings.</summary>
-public sealed class Qwen3Attention : nn.Module
+public sealed class Qwen3Attention : nn.Module<Tensor, Tensor, Tensor, Tensor?, Tensor>
 {
     public Linear q_proj, k_proj, v_proj, o_proj;
     public Qwen3RMSNorm q_norm, k_norm;
@@ -69,7 +69,7 @@ public sealed class Qwen3Attention : nn.Module
     /// <param name="sin">[B,T,d] rotary sines.</param>
     /// <param name="mask">[B,1,T,T] boolean (true = may attend), or null for plain causal attention.</param>
     /// <returns>[B,T,D].</returns>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -123,7 +123,7 @@ public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One pre-norm decoder block: attention and MLP, each with a residual connection.</summary>
-public sealed class Qwen3DecoderLayer : nn.Module
+public sealed class Qwen3DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor?, Tensor>
 {
     public Qwen3Attention self_attn;
     public Qwen3MLP mlp;
@@ -138,11 +138,11 @@ public sealed class Qwen3DecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>[B,T,D] to [B,T,D]; see <see cref="Qwen3Attention.Forward"/> for the other arguments.</summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
+    /// <summary>[B,T,D] to [B,T,D]; see <see cref="Qwen3Attention.forward"/> for the other arguments.</summary>
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.Forward(input_layernorm.call(x), cos, sin, mask);
+        var h = x + self_attn.call(input_layernorm.call(x), cos, sin, mask);
         return (h + mlp.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
     }
 }
@@ -197,7 +197,7 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
         var h = embed_tokens.call(inputIds);
         foreach (var layer in layers)
         {
-            var next = layer.Forward(h, cos, sin, mask);
+            var next = layer.call(h, cos, sin, mask);
             h.Dispose(); // autograd keeps what it needs; this only frees the handle early
             h = next;
         }

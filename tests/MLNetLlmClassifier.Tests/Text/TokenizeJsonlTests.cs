@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.Cli;
 using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Tests.Text;

@@ -1,11 +1,12 @@
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using MLNetLlmClassifier.Text;
 
-namespace MLNetLlmClassifier.Text;
+namespace MLNetLlmClassifier.Cli;
 
 /// <summary>The <c>tokenize</c> command: JSONL of texts in, JSONL of texts with their token ids out.</summary>
-public static class TokenizeJsonl
+internal static class TokenizeJsonl
 {
     /// <summary>
     /// Reads <paramref name="inputPath"/>, one JSON object per line with a string field <c>"text"</c>, and writes
