@@ -6,6 +6,8 @@ namespace MLNetLlmClassifier.Cli;
 /// <summary>mlnet-llm: train, evaluate, compare and serve transformer text classifiers from the command line.</summary>
 public static class Program
 {
+    static Program() => CliFamilies.EnsureRegistered();
+
     public static int Main(string[] args) => Build().Parse(args).Invoke();
 
     /// <summary>The command tree (also used by the tests).</summary>

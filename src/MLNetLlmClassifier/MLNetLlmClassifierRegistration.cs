@@ -30,7 +30,7 @@ public static class MLNetLlmClassifierRegistration
     /// </summary>
     private static readonly MlNetModelFormat[] BuiltInFormats =
     [
-        TextClassificationTransformerPersistence.Format,
+        TextClassifierTransformerPersistence.Format,
     ];
 
     /// <summary>Registers this library's model loaders into <paramref name="catalog"/> (idempotent, thread-safe).</summary>

@@ -13,6 +13,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static BenchCommand() => CliFamilies.EnsureRegistered();
+
     /// <summary>Bench figures. FLOP/s estimates: forward ≈ 2 × matmul parameters × tokens, training ≈ 3 × forward.</summary>
     public sealed record Result(string Trainer, string Model, string Device, string Precision, long Parameters, long MatmulParameters,
         int BatchSize, int MaxLength, int TrainRows, double TrainRowsPerSecond, int InferenceRows, double InferenceRowsPerSecond,
@@ -72,7 +75,7 @@ internal static class BenchCommand
         if (log is not null) options.Progress = CliCommon.ConsoleProgress("train: ", everySteps: 1);
         var ml = new MLContext(seed: 1);
         var (_, fitted) = ClassifierPipeline.Fit(ml, family, options, train, null);
-        var classifier = (TextClassificationTransformer)fitted;
+        var classifier = (TextClassifierTransformer)fitted;
         using (classifier)
         {
             classifier.Predict(texts.Take(batchSize).ToArray()); // warm-up: first-call allocations and kernel selection

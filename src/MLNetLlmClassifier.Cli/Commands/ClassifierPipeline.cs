@@ -12,11 +12,14 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class ClassifierPipeline
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static ClassifierPipeline() => CliFamilies.EnsureRegistered();
+
     public const string TextColumn = "Text";
     public const string Text2Column = "Text2";
 
     /// <summary>Fits the whole pipeline; the validation table (optional) is mapped with the training label keys.</summary>
-    /// <returns>The chain, and the family's own fitted transformer inside it (a <see cref="TextClassificationTransformer"/> for our families).</returns>
+    /// <returns>The chain, and the family's own fitted transformer inside it (a <see cref="TextClassifierTransformer"/> for our families).</returns>
     public static (TransformerChain<ITransformer> Model, ITransformer Fitted) Fit(
         MLContext ml, ClassifierFamily family, object options, TextClassificationTable train, TextClassificationTable? valid)
     {
@@ -42,7 +45,7 @@ internal static class ClassifierPipeline
         family.CreateOptions(modelPath, TextColumn, pairs ? Text2Column : null);
 
     /// <summary>Finds our classifier inside a loaded pipeline.</summary>
-    public static TextClassificationTransformer FindClassifier(ITransformer model) =>
-        (model as IEnumerable<ITransformer>)?.OfType<TextClassificationTransformer>().FirstOrDefault()
+    public static TextClassifierTransformer FindClassifier(ITransformer model) =>
+        (model as IEnumerable<ITransformer>)?.OfType<TextClassifierTransformer>().FirstOrDefault()
         ?? throw new InvalidDataException("The model file holds no MLNetLlmClassifier text classifier.");
 }

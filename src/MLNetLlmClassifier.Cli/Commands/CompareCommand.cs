@@ -17,6 +17,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class CompareCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static CompareCommand() => CliFamilies.EnsureRegistered();
+
     /// <summary>Every registered family, in the registry's order (compare's columns).</summary>
     public static IReadOnlyList<string> AllModels => ClassifierFamilies.All.Select(f => f.Name).ToList();
 
@@ -30,9 +33,13 @@ internal static class CompareCommand
         var rowsPerClass = new Option<int?>("--rows-per-class") { Description = "Stratified subsample of the data before splitting." };
         var models = new Option<string>("--models") { Description = $"Comma-separated subset of {ClassifierFamilies.Names} (aliases work too). Default all.", DefaultValueFactory = _ => string.Join(',', AllModels) };
         // One checkpoint option per family trained from a Hugging Face folder: --bert, --qwen3-prompted (alias --qwen3), ...
-        var checkpoints = ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f =>
+        var checkpoints = ClassifierFamilies.All.Where(f => f.TakesWeights).Select(f =>
         {
-            var o = new Option<string?>("--" + f.Name) { Description = $"{f.DisplayName}: a local Hugging Face folder or a hub id. Default: a tiny random checkpoint." };
+            var o = new Option<string?>("--" + f.Name)
+            {
+                Description = f.UsesCheckpoint ? $"{f.DisplayName}: a local Hugging Face folder or a hub id. Default: a tiny random checkpoint."
+                    : $"{f.DisplayName}: its weights file. Default: random weights of the same shapes.",
+            };
             foreach (var a in f.Aliases) o.Aliases.Add("--" + a);
             return (Family: f, Option: o);
         }).ToList();
@@ -154,18 +161,16 @@ internal static class CompareCommand
         var name = family.DisplayName;
         string? path = null, given = null;
         bool random = false;
-        if (family.UsesCheckpoint)
+        if (family.TakesWeights)
         {
-            progress.Begin(name, "preparing the checkpoint");
+            progress.Begin(name, "preparing the weights");
             s.ModelPaths.TryGetValue(family.Name, out given);
             random = given is null;
-            if (random)
-            {
+            if (random && family.UsesCheckpoint)
                 path = EmbeddedData.TinyRandomCheckpoint(family, modelsFolder);
-                warnings.Add($"{name} is a tiny RANDOM checkpoint trained from scratch: its accuracy says nothing about the pretrained model. " +
-                             "For real weights run: mlnet-llm compare --bert google-bert/bert-base-cased --qwen3 Qwen/Qwen3-0.6B --preset agnews-reference");
-            }
-            else
+            else if (!random && !family.UsesCheckpoint)
+                path = given;
+            else if (!random)
             {
                 var last = -1L;
                 path = HubModelResolver.Resolve(given!, progress: new CliCommon.InlineProgress<DownloadProgress>(d =>
@@ -183,12 +188,18 @@ internal static class CompareCommand
         if (random) family.ApplyFromScratchPreset(options, s.EpochScale);
         if (s.Preset == "agnews-reference") family.ApplyReferencePreset(options);
         ModelOptionsConfig.Apply(s.Config, family, options, "--config/--set");
-        if (options is TransformerTrainerOptions t)
+        // Device and seed go to every family that has them (the options vocabulary names them the same everywhere).
+        if (Configuration.OptionsBinder.CanSet(options.GetType(), "Device")) Configuration.OptionsBinder.Apply(options, "Device", s.Device);
+        if (Configuration.OptionsBinder.CanSet(options.GetType(), "Seed"))
         {
-            t.Device = s.Device;
-            t.Seed ??= s.Seed;
-            t.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p => progress.Report(name, p));
+            var seedMember = options.GetType().GetProperty("Seed");
+            if (seedMember?.GetValue(options) is null) Configuration.OptionsBinder.Apply(options, "Seed", s.Seed);
         }
+        if (options is TransformerTrainerOptions t)
+            t.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p => progress.Report(name, p));
+        if (random && (family.UsesCheckpoint || family.StartsFromScratch(options)))
+            warnings.Add($"{name} starts from RANDOM weights and is trained from scratch: its accuracy says nothing about the pretrained model. " +
+                         "For real weights run: mlnet-llm compare --bert google-bert/bert-base-cased --qwen3 Qwen/Qwen3-0.6B --preset agnews-reference");
 
         var ml = new MLContext(seed: s.Seed);
         using var memory = new MemorySampler();
@@ -199,8 +210,8 @@ internal static class CompareCommand
         using (fitted as IDisposable)
         {
             progress.Begin(name, "evaluating");
-            var test = EvaluateCommand.Evaluate(ml, pipeline, s.Split.Test);
-            var classifier = fitted as TextClassificationTransformer;
+            var test = EvaluateCommand.Evaluate(ml, pipeline, s.Split.Test, family.ScoresAreLogits);
+            var classifier = fitted as TextClassifierTransformer;
             var summary = classifier?.TrainingSummary;
             progress.End(name, $"macro-F1 {test.MacroF1:F3}, trained in {summary?.Seconds ?? seconds:F1} s");
             return new ModelRunResult
@@ -214,7 +225,8 @@ internal static class CompareCommand
                 PeakMemoryMiB = memory.PeakMiB,
                 ParameterCount = family.CountParameters(fitted),
                 Device = classifier?.Device ?? "cpu",
-                Notes = !family.UsesCheckpoint ? FamilyNotes(family) : random ? "tiny random checkpoint, trained from scratch" : given,
+                Notes = family.WeightsDescription(options)
+                        ?? (!family.UsesCheckpoint ? FamilyNotes(family) : random ? "tiny random checkpoint, trained from scratch" : given),
             };
         }
     }

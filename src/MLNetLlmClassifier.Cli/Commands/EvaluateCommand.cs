@@ -5,12 +5,16 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using MLNetLlmClassifier.Data;
 using MLNetLlmClassifier.Evaluation;
+using MLNetLlmClassifier.Families;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
 /// <summary><c>mlnet-llm evaluate</c>: metrics of a saved model on a labelled file.</summary>
 internal static class EvaluateCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static EvaluateCommand() => CliFamilies.EnsureRegistered();
+
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip).", Required = true };
@@ -28,7 +32,7 @@ internal static class EvaluateCommand
             var ml = new MLContext(seed: 1);
             var loaded = ModelFile.Load(ml, r.GetValue(model)!);
             using var _ = loaded as IDisposable;
-            var report = Evaluate(ml, loaded, table);
+            var report = Evaluate(ml, loaded, table, ScoresAreLogits(loaded));
             Console.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToMarkdownTable());
             return 0;
         }));
@@ -39,7 +43,12 @@ internal static class EvaluateCommand
     /// Scores the table with any multiclass pipeline that ends in MapKeyToValue (ours or a classic ML.NET one) and
     /// evaluates it with ML.NET's multiclass evaluator. Class names come from the Score column's slot names.
     /// </summary>
-    internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table)
+    /// <param name="ml">The context.</param>
+    /// <param name="model">The fitted pipeline.</param>
+    /// <param name="table">The labelled rows.</param>
+    /// <param name="scoresAreLogits">The Score column holds raw logits (ML.NET's TextClassification): a softmax turns them into the
+    /// probabilities the evaluator's log-loss needs.</param>
+    internal static EvaluationReport Evaluate(MLContext ml, ITransformer model, TextClassificationTable table, bool scoresAreLogits = false)
     {
         IDataView view = table.ToDataView(ml);
         // Apply every step but the final MapKeyToValue, so that PredictedLabel stays the key the classifier wrote
@@ -58,11 +67,59 @@ internal static class EvaluateCommand
             Console.Error.WriteLine($"warning: {unknown.Sum(kv => kv.Value)} rows have labels the model does not know " +
                                     $"({string.Join(", ", unknown.Select(kv => kv.Key).Take(10))}); the evaluator skips them.");
         var sw = Stopwatch.StartNew();
-        var metrics = ml.MulticlassClassification.Evaluate(view, "Label", "Score", "PredictedLabel");
+        string scoreColumn = "Score";
+        if (scoresAreLogits)
+        {
+            view = Softmax(ml, view, classNames.Length);
+            scoreColumn = ProbabilityColumn;
+        }
+        var metrics = ml.MulticlassClassification.Evaluate(view, "Label", scoreColumn, "PredictedLabel");
         return EvaluationReport.From(metrics, classNames, table.Count, sw.Elapsed.TotalSeconds);
     }
 
-    private static string[] ClassNames(IDataView scored)
+    private const string ProbabilityColumn = "ScoreProbability";
+
+    /// <summary>Whether the loaded pipeline's classifier belongs to a family whose Score holds logits.</summary>
+    internal static bool ScoresAreLogits(ITransformer model)
+    {
+        var steps = model is IEnumerable<ITransformer> chain ? chain.ToList() : [model];
+        return ClassifierFamilies.All.Any(f => f.ScoresAreLogits && steps.Any(f.Owns));
+    }
+
+    private sealed class LogitsRow
+    {
+        public float[] Score { get; set; } = [];
+    }
+
+    private sealed class ProbabilityRow
+    {
+        public float[] ScoreProbability { get; set; } = [];
+    }
+
+    /// <summary>A column of softmax(Score), computed in float64 with the maximum subtracted.</summary>
+    private static IDataView Softmax(MLContext ml, IDataView view, int classes)
+    {
+        var input = SchemaDefinition.Create(typeof(LogitsRow));
+        input[nameof(LogitsRow.Score)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, classes);
+        var output = SchemaDefinition.Create(typeof(ProbabilityRow));
+        output[nameof(ProbabilityRow.ScoreProbability)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, classes);
+        var mapping = ml.Transforms.CustomMapping<LogitsRow, ProbabilityRow>((src, dst) => dst.ScoreProbability = SoftmaxOf(src.Score),
+            contractName: null, inputSchemaDefinition: input, outputSchemaDefinition: output);
+        return mapping.Fit(view).Transform(view);
+    }
+
+    /// <summary>softmax of a row of logits, in float64 with the maximum subtracted.</summary>
+    internal static float[] SoftmaxOf(float[] logits)
+    {
+        if (logits.Length == 0) return logits;
+        double max = logits.Max();
+        var e = logits.Select(v => Math.Exp(v - max)).ToArray();
+        double sum = e.Sum();
+        return e.Select(v => (float)(v / sum)).ToArray();
+    }
+
+    /// <summary>The class names of a scored view: the Score column's slot names, else 0, 1, ...</summary>
+    internal static string[] ClassNames(IDataView scored)
     {
         var score = scored.Schema["Score"];
         if (score.HasSlotNames())

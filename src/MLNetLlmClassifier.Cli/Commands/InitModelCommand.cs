@@ -10,6 +10,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class InitModelCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static InitModelCommand() => CliFamilies.EnsureRegistered();
+
     public static Command Create()
     {
         var families = ClassifierFamilies.All.Where(f => f.UsesCheckpoint).ToList();

@@ -15,6 +15,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class ModelOptionsConfig
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static ModelOptionsConfig() => CliFamilies.EnsureRegistered();
+
     public static JsonObject Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
@@ -109,6 +112,8 @@ internal sealed class OptionSettingsCli(bool withConfigFile = true)
 /// </summary>
 internal sealed class OptionFlagsCli
 {
+    static OptionFlagsCli() => CliFamilies.EnsureRegistered();
+
     private readonly List<(Option<string?> Flag, string Member)> _flags = new();
 
     public OptionFlagsCli()

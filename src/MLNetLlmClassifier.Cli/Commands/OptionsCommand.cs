@@ -12,6 +12,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class OptionsCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static OptionsCommand() => CliFamilies.EnsureRegistered();
+
     public static Command Create()
     {
         var family = new Option<string?>("--trainer") { Description = "Only this family (a name or alias). Default: every family." };

@@ -41,12 +41,16 @@ internal static class PredictCommand
             var ml = new MLContext(seed: 1);
             var loaded = ModelFile.Load(ml, r.GetValue(model)!);
             using var _ = loaded as IDisposable;
-            var classifier = ClassifierPipeline.FindClassifier(loaded);
-            Output o = r.GetValue(text2) is { } second
-                ? ml.Model.CreatePredictionEngine<PairInput, Output>(loaded).Predict(new PairInput { Text = r.GetValue(text)!, Text2 = second })
-                : ml.Model.CreatePredictionEngine<Input, Output>(loaded).Predict(new Input { Text = r.GetValue(text)! });
+            var view = r.GetValue(text2) is { } second
+                ? ml.Data.LoadFromEnumerable(new[] { new PairInput { Text = r.GetValue(text)!, Text2 = second } })
+                : ml.Data.LoadFromEnumerable(new[] { new Input { Text = r.GetValue(text)! } });
+            var scored = loaded.Transform(view);
+            var o = ml.Data.CreateEnumerable<Output>(scored, reuseRowObject: false).Single();
+            var classNames = EvaluateCommand.ClassNames(scored);
+            // Families whose Score holds logits (ML.NET's TextClassification) are shown as probabilities, as ours are.
+            var probabilities = EvaluateCommand.ScoresAreLogits(loaded) ? EvaluateCommand.SoftmaxOf(o.Score) : o.Score;
             Console.WriteLine($"PredictedLabel: {o.PredictedLabel}");
-            foreach (var (name, p) in classifier.ClassNames.Zip(o.Score).OrderByDescending(x => x.Second))
+            foreach (var (name, p) in classNames.Zip(probabilities).OrderByDescending(x => x.Second))
                 Console.WriteLine($"  {p.ToString("F4", CultureInfo.InvariantCulture)}  {name}");
             return 0;
         }));

@@ -12,6 +12,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// </summary>
 internal static class SweepCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static SweepCommand() => CliFamilies.EnsureRegistered();
+
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = "Sweep config (JSON, see docs/sweeps.md).", Required = true };

@@ -9,6 +9,9 @@ namespace MLNetLlmClassifier.Cli.Commands;
 /// <summary><c>mlnet-llm train</c>: fine-tunes a trainer on a CSV/TSV file and saves the ML.NET pipeline (.zip).</summary>
 internal static class TrainCommand
 {
+    // The CLI's families (CliFamilies) are registered before anything here looks a family up.
+    static TrainCommand() => CliFamilies.EnsureRegistered();
+
     public static Command Create()
     {
         var trainer = new Option<string>("--trainer") { Description = $"The model family: {ClassifierFamilies.Names} (aliases such as qwen3 work too). Default bert.", DefaultValueFactory = _ => "bert" };
@@ -51,7 +54,7 @@ internal static class TrainCommand
             using (fitted as IDisposable)
             {
                 CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!);
-                if (fitted is TextClassificationTransformer { TrainingSummary: { } s })
+                if (fitted is TextClassifierTransformer { TrainingSummary: { } s })
                 {
                     Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s ({s.Steps} steps, {s.RowsPerSecond:F1} rows/s); saved {r.GetValue(output)}.");
                     if (s.Best is { } best) Console.WriteLine($"Best validation: macro-F1 {best.MacroF1:F4}, accuracy {best.Accuracy:F4} at step {best.Step}.");

@@ -75,7 +75,10 @@ public sealed class BertFamily : ClassifierFamily<BertTextClassificationTrainer.
     }
 
     /// <inheritdoc/>
-    public override long? CountParameters(ITransformer fitted) => (fitted as TextClassificationTransformer)?.ParameterCount;
+    public override long? CountParameters(ITransformer fitted) => (fitted as TextClassifierTransformer)?.ParameterCount;
+
+    /// <inheritdoc/>
+    public override bool Owns(ITransformer transformer) => transformer is TextClassifierTransformer t && t.Family == this;
 
     /// <inheritdoc/>
     public override bool UsesCheckpoint => true;

@@ -23,7 +23,7 @@ namespace MLNetLlmClassifier.Bert;
 /// capped at the model's max_position_embeddings) is truncated on the <see cref="TransformerTrainerOptions.Truncation"/> side;
 /// pairs are truncated longest-first, as Hugging Face does.
 /// </remarks>
-public sealed class BertTextClassificationTrainer : IEstimator<TextClassificationTransformer>
+public sealed class BertTextClassificationTrainer : IEstimator<TextClassifierTransformer>
 {
     /// <summary>Options of <see cref="BertTextClassificationTrainer"/>. Defaults follow the reference AG News recipe for bert-base-cased.</summary>
     public sealed class Options : TransformerTrainerOptions
@@ -74,7 +74,7 @@ public sealed class BertTextClassificationTrainer : IEstimator<TextClassificatio
         ClassifierEstimatorSchema.GetOutputSchema(inputSchema, _options.LabelColumnName, Columns);
 
     /// <inheritdoc/>
-    public TextClassificationTransformer Fit(IDataView input) =>
+    public TextClassifierTransformer Fit(IDataView input) =>
         ClassifierFitting.Fit(_env, "BertTextClassification", _options, Columns, input, req =>
             BertClassifierModel.Create(_options.ModelPath!, req.ClassNames, req.Device, req.DType, req.Seed,
                 _options.MaxSequenceLength, _options.Truncation, req.Log));

@@ -105,6 +105,27 @@ public abstract class ClassifierFamily
     /// <summary>Parameters of a fitted model of this family (the transformer <see cref="CreateEstimator"/> returned), or null when unknown.</summary>
     public virtual long? CountParameters(ITransformer fitted) => null;
 
+    /// <summary>
+    /// Whether <see cref="ApplyFromScratchPreset"/>'s options start from random weights, for reports; the default says so for families that
+    /// start from weights (<see cref="TakesWeights"/>), whose from-scratch preset is used when no weights are given.
+    /// </summary>
+    public virtual bool StartsFromScratch(object options) => false;
+
+    /// <summary>Whether the Score column holds raw logits rather than probabilities (evaluation then applies a softmax first).</summary>
+    public virtual bool ScoresAreLogits => false;
+
+    /// <summary>Whether <paramref name="transformer"/> is a fitted model of this family (to find a loaded model's family).</summary>
+    public virtual bool Owns(ITransformer transformer) => false;
+
+    /// <summary>
+    /// Whether the family starts from weights given by a path: a Hugging Face folder for <see cref="UsesCheckpoint"/> families, a weights
+    /// file for others. <c>compare</c> gives such a family an option <c>--NAME</c>, and trains it from scratch when none is given.
+    /// </summary>
+    public virtual bool TakesWeights => UsesCheckpoint;
+
+    /// <summary>Which weights these options start from, for reports (null: nothing to say).</summary>
+    public virtual string? WeightsDescription(object options) => null;
+
     /// <summary>Whether the family trains from a Hugging Face checkpoint folder (and so has the members below).</summary>
     public virtual bool UsesCheckpoint => false;
 

@@ -19,11 +19,11 @@ internal sealed record LabeledTexts(List<(string Text, string? Text2)> Rows, lon
 /// <summary>
 /// The fit steps both trainers share: check the schema, read the labelled texts from the IDataView,
 /// pick device, precision and seed, tokenise, run <see cref="TrainingLoop"/>, wrap the model in a
-/// <see cref="TextClassificationTransformer"/>. The trainer supplies only the model.
+/// <see cref="TextClassifierTransformer"/>. The trainer supplies only the model.
 /// </summary>
 internal static class ClassifierFitting
 {
-    public static TextClassificationTransformer Fit(IHostEnvironment env, string trainerName, TransformerTrainerOptions o,
+    public static TextClassifierTransformer Fit(IHostEnvironment env, string trainerName, TransformerTrainerOptions o,
         ClassifierColumns cols, IDataView trainData, Func<ModelRequest, ITrainableClassifier> createModel)
     {
         var host = env.Register(trainerName);
@@ -76,7 +76,7 @@ internal static class ClassifierFitting
                 $"{trainEnc.Count(e => e.Truncated)} training rows truncated to {o.MaxSequenceLength} tokens.");
             var loop = new TrainingLoop(o, seed, Report);
             var summary = loop.Run(model, trainEnc, train.Labels, validEnc, valid?.Labels);
-            return new TextClassificationTransformer(env, model, cols, train.ClassNames, o.EffectiveInferenceBatchSize, summary);
+            return new TextClassifierTransformer(env, model, cols, train.ClassNames, o.EffectiveInferenceBatchSize, summary);
         }
         catch
         {

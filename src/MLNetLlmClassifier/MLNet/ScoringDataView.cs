@@ -4,7 +4,7 @@ using Microsoft.ML.Data;
 namespace MLNetLlmClassifier.MLNet;
 
 /// <summary>
-/// The IDataView a <see cref="TextClassificationTransformer"/> returns: the input columns plus
+/// The IDataView a <see cref="TextClassifierTransformer"/> returns: the input columns plus
 /// PredictedLabel and Score. Rows are scored lazily, in batches of the transformer's batch size:
 /// a leading cursor reads the texts of the next batch and the model scores them in one call,
 /// while a second cursor over the same input supplies the pass-through columns row by row.
@@ -14,9 +14,9 @@ namespace MLNetLlmClassifier.MLNet;
 internal sealed class ScoringDataView : IDataView
 {
     private readonly IDataView _input;
-    private readonly TextClassificationTransformer _parent;
+    private readonly TextClassifierTransformer _parent;
 
-    public ScoringDataView(IDataView input, TextClassificationTransformer parent)
+    public ScoringDataView(IDataView input, TextClassifierTransformer parent)
     {
         _input = input;
         _parent = parent;
@@ -76,7 +76,7 @@ internal sealed class ScoringDataView : IDataView
                 _inBatch++;
                 if (_inBatch >= _scores.Length)
                 {
-                    var texts = _reader.Read(_view._parent.BatchSize * TextClassificationTransformer.WindowBatches);
+                    var texts = _reader.Read(_view._parent.BatchSize * TextClassifierTransformer.WindowBatches);
                     if (texts.Count == 0)
                         throw new InvalidOperationException("The input data view returned fewer rows to the scoring cursor than to the pass-through cursor.");
                     _scores = _view._parent.ScoreTexts(texts);

@@ -56,10 +56,10 @@ namespace MLNetLlmClassifier.Qwen3;
 /// Multi-token markers (possible with <see cref="Options.OptionMarkers"/>) are scored by their summed token log-probabilities under
 /// teacher forcing, which needs one extra sequence per (row, multi-token option): up to 1 + C times the work.</para>
 /// <para><b>Saving.</b> The fitted transformer saves through <c>mlContext.Model.Save</c> (in bfloat16 when trained in bfloat16), and
-/// <see cref="TextClassificationTransformer.ExportHuggingFaceFolder"/> writes the fine-tuned model as a standard Hugging Face folder
+/// <see cref="TextClassifierTransformer.ExportHuggingFaceFolder"/> writes the fine-tuned model as a standard Hugging Face folder
 /// (config.json, model.safetensors, tokenizer files with the chat template) plus mlnet-classifier.json holding the prompt and markers.</para>
 /// </remarks>
-public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassificationTransformer>
+public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifierTransformer>
 {
     /// <summary>
     /// Options of <see cref="PromptedDecoderClassifierTrainer"/>. Defaults are those of the reference experiment (Qwen3-0.6B on
@@ -208,7 +208,7 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifica
         ClassifierEstimatorSchema.GetOutputSchema(inputSchema, _options.LabelColumnName, Columns);
 
     /// <inheritdoc/>
-    public TextClassificationTransformer Fit(IDataView input)
+    public TextClassifierTransformer Fit(IDataView input)
     {
         _options.Validate(); // the options object may have changed since the estimator was made
         return ClassifierFitting.Fit(_env, "PromptedDecoderClassifier", _options, Columns, input, req =>

@@ -87,7 +87,10 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
     }
 
     /// <inheritdoc/>
-    public override long? CountParameters(ITransformer fitted) => (fitted as TextClassificationTransformer)?.ParameterCount;
+    public override long? CountParameters(ITransformer fitted) => (fitted as TextClassifierTransformer)?.ParameterCount;
+
+    /// <inheritdoc/>
+    public override bool Owns(ITransformer transformer) => transformer is TextClassifierTransformer t && t.Family == this;
 
     /// <inheritdoc/>
     public override bool UsesCheckpoint => true;

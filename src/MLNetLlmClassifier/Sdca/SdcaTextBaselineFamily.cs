@@ -74,6 +74,11 @@ public sealed class SdcaTextBaselineFamily : ClassifierFamily<SdcaTextBaselineFa
         SweepRange.LogUniform(nameof(Options.L1Regularization), 1e-7, 0.1),
     ];
 
+    /// <inheritdoc/>
+    public override bool Owns(ITransformer transformer) =>
+        transformer is MulticlassPredictionTransformer<MaximumEntropyModelParameters>
+        || (transformer as IEnumerable<ITransformer>)?.Any(t => t is MulticlassPredictionTransformer<MaximumEntropyModelParameters>) == true;
+
     /// <summary>Weights and biases of the fitted linear model.</summary>
     public override long? CountParameters(ITransformer fitted)
     {

@@ -191,7 +191,7 @@ public class BertTrainerTests
         rows[2].Sentence1 = string.Join(' ', Enumerable.Repeat("football goal", 200));
         var model = Pipeline(ml, o).Fit(ml.Data.LoadFromEnumerable(rows));
         using var d = model as IDisposable;
-        var clf = ((IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single();
+        var clf = ((IEnumerable<ITransformer>)model).OfType<TextClassifierTransformer>().Single();
         Assert.IsTrue(clf.TrainingSummary!.TruncatedRows >= 1, "the 400-word row is truncated");
         Assert.AreEqual(16, clf.CountTokens(rows[2].Sentence1), "truncated to MaxSequenceLength including [CLS] and [SEP]");
         Assert.AreEqual(2, clf.CountTokens(""), "empty text is [CLS] [SEP]");

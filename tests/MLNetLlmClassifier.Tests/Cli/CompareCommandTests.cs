@@ -4,12 +4,12 @@ using MLNetLlmClassifier.Data;
 
 namespace MLNetLlmClassifier.Tests.Cli;
 
-/// <summary>The compare job on a tiny setting: all three models, the report folder, the console table.</summary>
+/// <summary>The compare job on a tiny setting: every registered family, the report folder, the console table.</summary>
 [TestClass]
 public class CompareCommandTests
 {
     [TestMethod]
-    public void ComparesTheThreeModelsAndWritesTheReport()
+    public void ComparesEveryRegisteredFamilyAndWritesTheReport()
     {
         var root = Path.Combine(Path.GetTempPath(), $"compare-{Guid.NewGuid():N}");
         try
@@ -26,12 +26,13 @@ public class CompareCommandTests
                 CommandLine = "test",
             };
             var report = CompareCommand.Run(settings);
-            Assert.AreEqual(3, report.Models.Count);
+            Assert.AreEqual(4, report.Models.Count, "SDCA, ML.NET TextClassification, BERT, prompted Qwen3");
+            CollectionAssert.Contains(report.Models.Select(m => m.Name).ToList(), "ML.NET TextClassification (NAS-BERT)");
             foreach (var f in new[] { "report.md", "report.json", "learning-curves.png", "quality-vs-throughput.png" })
                 Assert.IsTrue(File.Exists(Path.Combine(settings.Output, f)), f);
-            Assert.AreEqual(3, Directory.GetFiles(settings.Output, "confusion-*.png").Length);
+            Assert.AreEqual(4, Directory.GetFiles(settings.Output, "confusion-*.png").Length);
             using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(settings.Output, "report.json")));
-            Assert.AreEqual(3, json.RootElement.GetProperty("models").GetArrayLength());
+            Assert.AreEqual(4, json.RootElement.GetProperty("models").GetArrayLength());
             var table2 = report.ToConsoleTable();
             foreach (var s in new[] { "micro accuracy", "macro F1", "weighted F1", "log-loss", "training rows/s", "inference rows/s", "peak memory", "parameters", "device" })
                 StringAssert.Contains(table2, s);

@@ -18,7 +18,14 @@ namespace MLNetLlmClassifier.Tests.Families;
 [TestClass]
 public class FamilyConformanceTests
 {
-    public static IEnumerable<object[]> Families => ClassifierFamilies.All.Select(f => new object[] { f.Name });
+    public static IEnumerable<object[]> Families
+    {
+        get
+        {
+            CliFamilies.EnsureRegistered();
+            return ClassifierFamilies.All.Select(f => new object[] { f.Name });
+        }
+    }
 
     private static readonly Lazy<(TextClassificationTable Train, TextClassificationTable Test)> Data = new(() =>
     {
@@ -30,9 +37,16 @@ public class FamilyConformanceTests
     /// <summary>Options of <paramref name="family"/> for a quick CPU run on the "Text" column (checkpoints built once per family).</summary>
     internal static object QuickOptions(ClassifierFamily family, string modelsFolder)
     {
+        CliFamilies.EnsureRegistered();
         string? model = family.UsesCheckpoint ? EmbeddedData.TinyRandomCheckpoint(family, modelsFolder) : null;
         var options = family.CreateOptions(model, "Text");
         family.ApplyFromScratchPreset(options, epochScale: 0.25);
+        if (options is MLNetLlmClassifier.MlNetTextClassification.MlNetTextClassificationFamily.Options m)
+        {
+            m.NumberOfEpochs = 1;
+            m.Seed = 3;
+            m.Device = "cpu";
+        }
         if (options is TransformerTrainerOptions t)
         {
             t.NumberOfEpochs = 1;
@@ -56,6 +70,7 @@ public class FamilyConformanceTests
     [DynamicData(nameof(Families))]
     public void EveryFamilyFitsScoresSavesAndLoads(string name)
     {
+        CliFamilies.EnsureRegistered();
         var family = ClassifierFamilies.Get(name);
         var (train, test) = Data.Value;
         using var temp = new TempFolder();
@@ -104,12 +119,12 @@ public class FamilyConformanceTests
         if (!family.UsesCheckpoint) return;
 
         // Hugging Face export and reload: the exported folder is a checkpoint that gives the same scores.
-        var classifier = model.OfType<TextClassificationTransformer>().Single();
+        var classifier = model.OfType<TextClassifierTransformer>().Single();
         var export = Path.Combine(temp.Path, "export");
         classifier.ExportHuggingFaceFolder(export);
         var settings = JsonNode.Parse(File.ReadAllText(Path.Combine(export, ClassifierFamilies.SettingsFile)))!.AsObject();
         Assert.AreEqual(family.Name, settings["family"]!.GetValue<string>(), "saved models use the family's one spelling");
-        using var reloaded = new TextClassificationTransformer(ml, ClassifierFamilies.LoadClassifier(export, CPU), classifier.Columns, classifier.ClassNames, 8, null);
+        using var reloaded = new TextClassifierTransformer(ml, ClassifierFamilies.LoadClassifier(export, CPU), classifier.Columns, classifier.ClassNames, 8, null);
         var texts = test.Select(r => r.Text).ToArray();
         var direct = classifier.Predict(texts);
         var fromExport = reloaded.Predict(texts);
@@ -133,6 +148,7 @@ public class FamilyConformanceTests
     [DynamicData(nameof(Families))]
     public void EveryFamilyIsFoundByEachOfItsNamesAndDeclaresValidDefaults(string name)
     {
+        CliFamilies.EnsureRegistered();
         var family = ClassifierFamilies.Get(name);
         foreach (var alias in family.Aliases.Append(family.Name).Append(family.Name.ToUpperInvariant()))
             Assert.AreSame(family, ClassifierFamilies.Get(alias), alias);

@@ -8,7 +8,7 @@ using MLNetLlmClassifier.Tests.Checkpoints;
 namespace MLNetLlmClassifier.Tests.MLNet;
 
 /// <summary>
-/// <see cref="TextClassificationTransformer.ExportHuggingFaceFolder"/> for a BERT classifier (the prompted decoder's export is
+/// <see cref="TextClassifierTransformer.ExportHuggingFaceFolder"/> for a BERT classifier (the prompted decoder's export is
 /// tested with its trainer, in Qwen3/PromptedDecoderClassifierTrainerTests).
 /// </summary>
 [TestClass]
@@ -58,7 +58,7 @@ public class ExportHuggingFaceFolderTests
         // The exported folder is a checkpoint: the same predictions come back from it.
         var reloaded = ClassifierFamilies.LoadClassifier(export, TorchSharp.torch.CPU);
         var expected = classifier.Predict(["a fine day", "a sad day"]);
-        using var again = new TextClassificationTransformer(ml, reloaded, classifier.Columns, classifier.ClassNames, 8, null);
+        using var again = new TextClassifierTransformer(ml, reloaded, classifier.Columns, classifier.ClassNames, 8, null);
         var actual = again.Predict(["a fine day", "a sad day"]);
         for (int i = 0; i < 2; i++) CollectionAssert.AreEqual(expected[i], actual[i]);
 

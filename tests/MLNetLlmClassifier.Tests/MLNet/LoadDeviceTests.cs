@@ -43,7 +43,7 @@ public class LoadDeviceTests
         var given = new MLContext(seed: 1) { GpuDeviceId = 3, FallbackToCpu = false }.RegisterMLNetLlmClassifier(loadDevice: "cpu");
         var loaded = given.Model.Load(zip, out _);
         using (loaded as IDisposable)
-            Assert.AreEqual("cpu", ((IEnumerable<ITransformer>)loaded).OfType<TextClassificationTransformer>().Single().Device);
+            Assert.AreEqual("cpu", ((IEnumerable<ITransformer>)loaded).OfType<TextClassifierTransformer>().Single().Device);
         Assert.ThrowsExactly<ArgumentException>(() => new MLContext().RegisterMLNetLlmClassifier(loadDevice: "tpu"));
     }
 

@@ -20,7 +20,7 @@ public class PromptedDecoderClassifierTrainerTests
     private static TinyQwen3Folder _folder = null!;
     private static MLContext _ml = null!;
     private static ITransformer _pipeline = null!;
-    private static TextClassificationTransformer _classifier = null!;
+    private static TextClassifierTransformer _classifier = null!;
     private static List<Row> _heldOut = null!;
     private static double _fitSeconds;
 

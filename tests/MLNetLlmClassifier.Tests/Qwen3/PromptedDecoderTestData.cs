@@ -53,8 +53,8 @@ internal static class PromptedDecoderTestData
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     /// <summary>Our classifier inside a fitted pipeline.</summary>
-    public static TextClassificationTransformer Classifier(ITransformer pipeline) =>
-        ((IEnumerable<ITransformer>)pipeline).OfType<TextClassificationTransformer>().Single();
+    public static TextClassifierTransformer Classifier(ITransformer pipeline) =>
+        ((IEnumerable<ITransformer>)pipeline).OfType<TextClassifierTransformer>().Single();
 
     /// <summary>Frees the tensors of every transformer of a fitted or loaded pipeline.</summary>
     public static void DisposeAll(ITransformer pipeline)

@@ -45,7 +45,7 @@ public class SweepBertIntegrationTests
         suffix: ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     /// <summary>Wraps an estimator to keep every transformer it fits (to check afterwards which ones the sweep disposed).</summary>
-    private sealed class Spy(IEstimator<TextClassificationTransformer> inner, List<TextClassificationTransformer> fitted) : IEstimator<ITransformer>
+    private sealed class Spy(IEstimator<TextClassifierTransformer> inner, List<TextClassifierTransformer> fitted) : IEstimator<ITransformer>
     {
         public ITransformer Fit(IDataView input)
         {
@@ -57,7 +57,7 @@ public class SweepBertIntegrationTests
         public SchemaShape GetOutputSchema(SchemaShape inputSchema) => inner.GetOutputSchema(inputSchema);
     }
 
-    private static bool IsDisposed(TextClassificationTransformer t)
+    private static bool IsDisposed(TextClassifierTransformer t)
     {
         try { t.Predict(["probe"]); return false; }
         catch (ObjectDisposedException) { return true; }
@@ -73,7 +73,7 @@ public class SweepBertIntegrationTests
         string folder = Path.Combine(_root, "sweep");
         // Four trials in a fixed order; 1e-7 is a planted learning rate far too small to learn anything.
         var space = new SearchSpace().AddChoice("LearningRate", 2e-3, 1e-7, 1e-3, 3e-3);
-        var fitted = new List<TextClassificationTransformer>();
+        var fitted = new List<TextClassifierTransformer>();
 
         var result = ml.Sweeps().CreateExperiment()
             .SetPipeline(Pipeline(ml).AddTrainer("bert", BaseOptions(), space,
@@ -110,7 +110,7 @@ public class SweepBertIntegrationTests
         Assert.IsTrue(scored.Schema["PredictedLabel"].Type is TextDataViewType, "the suffix maps keys back to labels");
 
         // Memory: every model the trainer returned was disposed except the best one (pruned trials free theirs inside Fit).
-        var best = ((IEnumerable<ITransformer>)result.Model!).OfType<TextClassificationTransformer>().Single();
+        var best = ((IEnumerable<ITransformer>)result.Model!).OfType<TextClassifierTransformer>().Single();
         Assert.IsTrue(fitted.Count >= 2, $"{fitted.Count} fitted models");
         Assert.IsTrue(fitted.Contains(best));
         Assert.IsTrue(fitted.Where(f => f != best).All(IsDisposed), "a losing trial's model is still alive");

@@ -20,7 +20,7 @@ namespace MLNetLlmClassifier;
 /// </list>
 /// Rows are scored in batches under no_grad. The transformer owns the model's tensors: dispose it when done.
 /// </remarks>
-public sealed class TextClassificationTransformer : ITransformer, IDisposable
+public sealed class TextClassifierTransformer : ITransformer, IDisposable
 {
     /// <summary>Rows read ahead and sorted by length per scoring window, in batches.</summary>
     internal const int WindowBatches = 8;
@@ -30,10 +30,10 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
     private readonly string[] _classNames;
     private bool _disposed;
 
-    internal TextClassificationTransformer(IHostEnvironment env, ITrainableClassifier model, ClassifierColumns columns,
+    internal TextClassifierTransformer(IHostEnvironment env, ITrainableClassifier model, ClassifierColumns columns,
         IReadOnlyList<string> classNames, int batchSize, TrainingSummary? summary)
     {
-        _host = env.Register(nameof(TextClassificationTransformer));
+        _host = env.Register(nameof(TextClassifierTransformer));
         _model = model;
         Columns = columns;
         _classNames = classNames.ToArray();
@@ -56,6 +56,9 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
 
     /// <summary>The device the model runs on.</summary>
     public string Device => _model.Device.ToString();
+
+    /// <summary>The registered family of the classifier (see <see cref="Families.ClassifierFamilies"/>).</summary>
+    public Families.ClassifierFamily Family => _model.Family;
 
     /// <summary>Number of parameters of the underlying network.</summary>
     public long ParameterCount => _model.Module.parameters().Sum(p => p.numel());
@@ -91,7 +94,7 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
     }
 
     /// <inheritdoc/>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => TextClassificationTransformerPersistence.Save(ctx, this);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => TextClassifierTransformerPersistence.Save(ctx, this);
 
     /// <summary>
     /// Probabilities of each class for each text, [rows][classes]. One forward pass per batch of
@@ -203,9 +206,9 @@ public sealed class TextClassificationTransformer : ITransformer, IDisposable
 /// <summary>Maps one row at a time (PredictionEngine): scores the row as a batch of one, once per row position.</summary>
 internal sealed class ClassifierRowMapper : IRowToRowMapper
 {
-    private readonly TextClassificationTransformer _parent;
+    private readonly TextClassifierTransformer _parent;
 
-    public ClassifierRowMapper(TextClassificationTransformer parent, DataViewSchema inputSchema)
+    public ClassifierRowMapper(TextClassifierTransformer parent, DataViewSchema inputSchema)
     {
         _parent = parent;
         InputSchema = inputSchema;

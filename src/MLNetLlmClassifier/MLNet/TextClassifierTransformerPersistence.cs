@@ -5,13 +5,13 @@ using MLNetLlmClassifier.Torch;
 namespace MLNetLlmClassifier.MLNet;
 
 /// <summary>
-/// Saving <see cref="TextClassificationTransformer"/> inside ML.NET model files. The transformer's
+/// Saving <see cref="TextClassifierTransformer"/> inside ML.NET model files. The transformer's
 /// directory in the zip holds a small header (columns, class names, batch size, file list) and one
 /// binary stream per file of the classifier's Hugging Face folder (config.json, model.safetensors,
 /// tokenizer files, mlnet-classifier.json), so the same folder that <c>ExportHuggingFaceFolder</c>
 /// writes travels inside the model.
 /// </summary>
-internal static class TextClassificationTransformerPersistence
+internal static class TextClassifierTransformerPersistence
 {
     /// <summary>Version 1.1: first format.</summary>
     private const uint Version = 0x00010001;
@@ -24,7 +24,7 @@ internal static class TextClassificationTransformerPersistence
         VerWeCanReadBack: Version,
         Load: Load);
 
-    public static void Save(ModelSaveContext ctx, TextClassificationTransformer t)
+    public static void Save(ModelSaveContext ctx, TextClassifierTransformer t)
     {
         var tmp = Path.Combine(Path.GetTempPath(), $"mlnetllm-save-{Guid.NewGuid():N}");
         try
@@ -90,7 +90,7 @@ internal static class TextClassificationTransformerPersistence
                 model.Dispose();
                 throw new InvalidDataException($"Model directory '{r.Directory}': the classifier has {model.NumClasses} classes but the header lists {classNames.Length}.");
             }
-            return new TextClassificationTransformer(env, model, cols, classNames, batchSize, summary: null);
+            return new TextClassifierTransformer(env, model, cols, classNames, batchSize, summary: null);
         }
         finally
         {
