@@ -48,7 +48,7 @@ internal static class CompareCommand
         foreach (var o in new Option[] { preset, output, device, seed }) cmd.Options.Add(o);
         optionSettings.AddTo(cmd);
         dataOptions.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var settings = new CompareSettings
             {

@@ -24,7 +24,7 @@ internal static class TrainCommand
         data.AddTo(cmd);
         flags.AddTo(cmd);
         settings.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);

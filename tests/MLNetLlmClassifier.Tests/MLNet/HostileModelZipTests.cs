@@ -21,10 +21,19 @@ public class HostileModelZipTests
     public static void Init(TestContext _)
     {
         _temp = new TempFolder();
-        var checkpoint = _temp.File("bert");
+        _zip = _temp.File("model.zip");
+        SaveTinyModel(_temp, _zip);
+    }
+
+    /// <summary>
+    /// Fits a tiny random BERT on 32 synthetic rows with four classes named "C0".."C3" (one length, so that one can be
+    /// overwritten with another in place) and saves the ML.NET model (no MapKeyToValue: PredictedLabel stays a key).
+    /// </summary>
+    internal static void SaveTinyModel(TempFolder temp, string zip)
+    {
+        var checkpoint = temp.File("bert-" + Guid.NewGuid().ToString("N"));
         BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), checkpoint, Seed: 1));
         var ml = new MLContext(seed: 1);
-        // Class names of one length ("C0".."C3"), so that one can be overwritten with another in place.
         var labels = new Dictionary<string, string>();
         var rows = MLNetLlmClassifier.Tests.Bert.BertTrainerTests.Synthetic(32, 1)
             .Select(r => new MLNetLlmClassifier.Tests.Bert.BertTrainerTests.Row
@@ -43,8 +52,7 @@ public class HostileModelZipTests
                 Seed = 1,
                 Device = "cpu",
             })).Fit(data);
-        _zip = _temp.File("model.zip");
-        ml.Model.Save(model, data.Schema, _zip);
+        ml.Model.Save(model, data.Schema, zip);
     }
 
     [ClassCleanup]
@@ -116,7 +124,7 @@ public class HostileModelZipTests
         return copy;
     }
 
-    private static void WriteInt(byte[] bytes, int offset, int value) => BitConverter.TryWriteBytes(bytes.AsSpan(offset, 4), value);
+    internal static void WriteInt(byte[] bytes, int offset, int value) => BitConverter.TryWriteBytes(bytes.AsSpan(offset, 4), value);
 
     /// <summary>The innermost exception of a load failure (ML.NET may wrap ours).</summary>
     internal static Exception Innermost(Exception e)
