@@ -152,6 +152,68 @@ internal static class CliCommon
     private static string FirstLine(string message) =>
         message.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "";
 
+    /// <summary>
+    /// Checks, before any work, that a file can be written at <paramref name="path"/> (given by <paramref name="option"/>):
+    /// not an existing folder, and its nearest existing folder writable. Nothing is created.
+    /// </summary>
+    /// <exception cref="ArgumentException">One line naming the option and the path.</exception>
+    public static void CheckOutputFile(string path, string option)
+    {
+        string full = FullPath(path, option);
+        if (Directory.Exists(full))
+            throw new ArgumentException($"{option} {path} is an existing folder: give the path of the file to write, e.g. {Path.Combine(path, "model.zip")}.");
+        CheckWritable(Path.GetDirectoryName(full) ?? full, path, option);
+    }
+
+    /// <summary>
+    /// Checks, before any work, that a folder can be written at <paramref name="path"/> (given by <paramref name="option"/>):
+    /// not an existing file, and its parent (or nearest existing ancestor) writable. Nothing is created.
+    /// </summary>
+    /// <exception cref="ArgumentException">One line naming the option and the path.</exception>
+    public static void CheckOutputFolder(string path, string option)
+    {
+        string full = FullPath(path, option);
+        if (File.Exists(full))
+            throw new ArgumentException($"{option} {path} is an existing file: give a folder.");
+        CheckWritable(Path.GetDirectoryName(full) ?? full, path, option);
+    }
+
+    private static string FullPath(string path, string option)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException($"{option} is empty.");
+        try
+        {
+            return Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new ArgumentException($"{option} {path} is not a valid path: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The nearest existing ancestor of <paramref name="folder"/> must be a folder where a file can be created.</summary>
+    private static void CheckWritable(string folder, string path, string option)
+    {
+        string? dir = folder;
+        while (dir is not null && !Directory.Exists(dir))
+        {
+            if (File.Exists(dir))
+                throw new ArgumentException($"{option} {path}: {dir} is a file, not a folder.");
+            dir = Path.GetDirectoryName(dir);
+        }
+        if (dir is null)
+            throw new ArgumentException($"{option} {path}: no folder of that path exists.");
+        var probe = Path.Combine(dir, $".mlnetllm-write-test-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{option} {path}: the folder {dir} is not writable ({OneLine(e.Message)}).", e);
+        }
+    }
+
     /// <summary>Saves an ML.NET model atomically: a temporary file in the same folder, then a rename.</summary>
     public static void SaveModelAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path)
     {
