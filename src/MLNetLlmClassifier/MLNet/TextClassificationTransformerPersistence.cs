@@ -152,10 +152,13 @@ internal static class TextClassificationTransformerPersistence
         {
             foreach (var f in files)
             {
+                // Sizes were checked on the declared lengths before anything was extracted (ModelZipLimits); the copy
+                // stops at the declared length too.
+                long declared = r.DeclaredLengths.TryGetValue(f, out long d) ? d : ModelZipLimits.MaxTotalBytes;
                 r.ReadStream(f, s =>
                 {
                     using var fs = File.Create(Path.Combine(tmp, f));
-                    s.CopyTo(fs);
+                    ModelZipLimits.CopyBounded(s, fs, declared, $"Model directory '{r.Directory}': stream '{f}'");
                 });
             }
             var model = Families.ClassifierFamilies.LoadClassifier(tmp, MLNetLlmClassifierRegistration.LoadDevice(env));

@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Text;
 using Microsoft.ML;
 using MLNetLlmClassifier.Bert;
+using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Training;
 
 namespace MLNetLlmClassifier.Tests.MLNet;
@@ -237,6 +238,40 @@ public class HostileModelZipTests
             Assert.IsGreaterThanOrEqualTo(4, length);
             "../"u8.CopyTo(b.AsSpan(at, 3));
         }), "files[0]", "not a plain file name");
+
+    [TestMethod]
+    public void AZipBombEntryIsRefusedBeforeExtraction()
+    {
+        // vocab.txt replaced by 256 MiB of zeros, about 250 KB compressed (1000×): refused on the declared sizes.
+        var layout = ReadLayout(_zip);
+        string entry = layout.EntryName[..layout.EntryName.LastIndexOf('/')] + "/vocab.txt";
+        var bomb = _temp.File("bomb.zip");
+        File.Copy(_zip, bomb, overwrite: true);
+        using (var archive = ZipFile.Open(bomb, ZipArchiveMode.Update))
+        {
+            archive.GetEntry(entry)!.Delete();
+            using var s = archive.CreateEntry(entry, CompressionLevel.SmallestSize).Open();
+            var zeros = new byte[1 << 20];
+            for (int i = 0; i < 256; i++) s.Write(zeros);
+        }
+        Assert.IsLessThan(2L << 20, new FileInfo(bomb).Length - new FileInfo(_zip).Length, $"{new FileInfo(bomb).Length} vs {new FileInfo(_zip).Length}");
+        var before = Directory.GetDirectories(Path.GetTempPath(), "mlnetllm-load-*").Length;
+        AssertFailsFast(bomb, "zip bomb", "vocab.txt", "nothing was extracted");
+        Assert.AreEqual(before, Directory.GetDirectories(Path.GetTempPath(), "mlnetllm-load-*").Length, "no temp folder is left");
+    }
+
+    [TestMethod]
+    public void ACopyStopsAtTheDeclaredLength()
+    {
+        using var source = new MemoryStream(new byte[1000]);
+        using var destination = new MemoryStream();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ModelZipLimits.CopyBounded(source, destination, 999, "stream 'x'"));
+        StringAssert.Contains(e.Message, "stream 'x' holds more than the 999 bytes");
+        Assert.IsLessThanOrEqualTo(999L, destination.Length);
+        source.Position = 0;
+        destination.SetLength(0);
+        Assert.AreEqual(1000L, ModelZipLimits.CopyBounded(source, destination, 1000, "stream 'x'"));
+    }
 
     [TestMethod]
     public void TheSamplerRefusesABatchSizeBelowOne()
