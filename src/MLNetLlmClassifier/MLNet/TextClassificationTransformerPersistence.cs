@@ -161,7 +161,8 @@ internal static class TextClassificationTransformerPersistence
                     ModelZipLimits.CopyBounded(s, fs, declared, $"Model directory '{r.Directory}': stream '{f}'");
                 });
             }
-            var model = Families.ClassifierFamilies.LoadClassifier(tmp, MLNetLlmClassifierRegistration.LoadDevice(env));
+            var model = Families.ClassifierFamilies.LoadClassifier(tmp, MLNetLlmClassifierRegistration.LoadDevice(env),
+                source: $"Model directory '{r.Directory}' (model.safetensors)");
             if (model.NumClasses != classNames.Length)
             {
                 model.Dispose();
