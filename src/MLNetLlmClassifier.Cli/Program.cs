@@ -14,6 +14,7 @@ public static class Program
     public static RootCommand Build()
     {
         var root = new RootCommand("mlnet-llm: fine-tune, compare and ship transformer text classifiers (BERT, Qwen3 prompted decoder) inside ML.NET.");
+        root.Options.Add(CliCommon.Verbose);
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(InitModelCommand.Create());

@@ -273,11 +273,22 @@ public sealed class SweepExperiment
         void TrialLog(string m) => channel.Info(MessageSensitivity.None, m);
 
         SweepResultsFile? results = null;
+        SweepFolderLock? folderLock = null;
         var history = new List<TrialRecord>();
         int seed = _seed ?? host.Rand.Next();
         if (_outputFolder is not null)
         {
-            results = SweepResultsFile.Open(Path.Combine(_outputFolder, ResultsFileName), candidates, _metric.Metric, maximize, seed, Log, out history);
+            // One sweep per folder: a second one (another process, or this one) fails here, before it reads or writes anything.
+            folderLock = SweepFolderLock.Acquire(_outputFolder);
+            try
+            {
+                results = SweepResultsFile.Open(Path.Combine(_outputFolder, ResultsFileName), candidates, _metric.Metric, maximize, seed, Log, out history);
+            }
+            catch
+            {
+                folderLock.Dispose();
+                throw;
+            }
             if (results.Seed != seed && _seed is not null) Log($"Resuming with the seed {results.Seed} stored in {results.Path}, not {seed}.");
             seed = results.Seed;
             if (history.Count > 0) Log($"Resuming the sweep in {_outputFolder}: {history.Count} finished trial(s) in {ResultsFileName} will not run again.");
@@ -353,6 +364,7 @@ public sealed class SweepExperiment
         finally
         {
             results?.Dispose();
+            folderLock?.Dispose();
         }
     }
 

@@ -39,7 +39,7 @@ internal static class BenchCommand
         var cmd = new Command("bench", "Measure training and inference throughput and peak memory on AG News texts.");
         foreach (var o in new Option[] { trainer, model, batch, trainRows, inferRows, maxLength, device, precision, json }) cmd.Options.Add(o);
         optionSettings.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var result = Run(r.GetValue(trainer)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(trainRows), r.GetValue(inferRows),
                 r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out, optionSettings.Read(r));

@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text.Json;
 using Microsoft.ML;
 using MLNetLlmClassifier.Data;
 
@@ -54,24 +57,160 @@ internal static class CliCommon
         }
     }
 
-    /// <summary>Runs a command body, turning expected failures into one clear line on stderr and exit code 1.</summary>
-    public static int Run(Func<int> body)
+    /// <summary>The global <c>--verbose</c> option (on the root command, recursive): print the stack trace of a failure.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose")
     {
+        Description = "On failure, print the full exception with its stack trace after the one-line error (also: environment variable MLNETLLM_VERBOSE=1).",
+        Recursive = true,
+    };
+
+    /// <summary>Environment variable that turns on <see cref="Verbose"/> when set to 1 or true.</summary>
+    public const string VerboseVariable = "MLNETLLM_VERBOSE";
+
+    /// <summary>Longest error line printed (the rest is in the --verbose output).</summary>
+    private const int MaxErrorLine = 4000;
+
+    /// <summary>Runs a command body inside the CLI's error boundary (see <see cref="Run(bool, Func{int})"/>), verbose as the parse result says.</summary>
+    public static int Run(ParseResult r, Func<int> body) => Run(r.GetValue(Verbose), body);
+
+    /// <summary>
+    /// The CLI's one error boundary: runs a command body and turns any failure into one line <c>error: ...</c> on stderr
+    /// and exit code 1 (130 for a cancellation). Wrappers (TargetInvocationException, AggregateException,
+    /// TypeInitializationException) are unwrapped to their cause first. The full exception with its stack trace follows
+    /// only when <paramref name="verbose"/> is true or the environment variable MLNETLLM_VERBOSE is 1.
+    /// </summary>
+    public static int Run(bool verbose, Func<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
         try
         {
             return body();
         }
-        catch (OperationCanceledException)
+        catch (Exception caught)
         {
-            Console.Error.WriteLine("Cancelled; nothing was written.");
-            return 130;
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException or FileNotFoundException
-                                      or DirectoryNotFoundException or InvalidOperationException or IOException
-                                      or Training.TrainingDivergedException or Checkpoints.CheckpointMismatchException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
+            var e = Unwrap(caught);
+            if (e is OperationCanceledException)
+            {
+                Console.Error.WriteLine("Cancelled; nothing was written.");
+                return 130;
+            }
+            Console.Error.WriteLine(ErrorLine(e));
+            if (verbose || Environment.GetEnvironmentVariable(VerboseVariable) is "1" or "true" or "TRUE" or "True")
+                Console.Error.WriteLine(caught.ToString());
             return 1;
+        }
+    }
+
+    /// <summary>The cause of a wrapped failure: inner exceptions of reflection, type initialisers and single-cause aggregates.</summary>
+    internal static Exception Unwrap(Exception e)
+    {
+        for (int depth = 0; depth < 32; depth++)
+        {
+            Exception? inner = e switch
+            {
+                TargetInvocationException or TypeInitializationException => e.InnerException,
+                AggregateException a => a.Flatten().InnerExceptions.FirstOrDefault(),
+                _ => null,
+            };
+            if (inner is null) break;
+            e = inner;
+        }
+        return e;
+    }
+
+    /// <summary>One line for an exception: "error: " and its message with line breaks folded; a kind for runtime failures.</summary>
+    internal static string ErrorLine(Exception e)
+    {
+        string message = e switch
+        {
+            // TorchSharp's native errors carry the C++ backtrace after the first line.
+            ExternalException => $"native error (TorchSharp): {FirstLine(e.Message)}",
+            OutOfMemoryException => $"out of memory: {OneLine(e.Message)}",
+            OverflowException => $"arithmetic overflow (a value too large for its type): {OneLine(e.Message)}",
+            ArgumentException or InvalidDataException or FormatException or IOException or UnauthorizedAccessException
+                or InvalidOperationException or NotSupportedException or Hub.HubException or Checkpoints.CheckpointMismatchException
+                or Training.TrainingDivergedException or JsonException => OneLine(e.Message),
+            // Anything else is a bug or an unexpected failure: name its type so that it can be reported.
+            _ => $"{e.GetType().Name}: {OneLine(e.Message)}",
+        };
+        if (message.Length > MaxErrorLine) message = message[..MaxErrorLine] + " ... (--verbose prints all)";
+        return "error: " + message;
+    }
+
+    /// <summary>Lines joined by "; ", or by a space after a line that ends with ':' (a heading such as "missing (2):").</summary>
+    private static string OneLine(string message)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var line in message.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0))
+        {
+            if (sb.Length > 0) sb.Append(sb[^1] == ':' ? " " : "; ");
+            sb.Append(line);
+        }
+        return sb.ToString();
+    }
+
+    private static string FirstLine(string message) =>
+        message.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "";
+
+    /// <summary>
+    /// Checks, before any work, that a file can be written at <paramref name="path"/> (given by <paramref name="option"/>):
+    /// not an existing folder, and its nearest existing folder writable. Nothing is created.
+    /// </summary>
+    /// <exception cref="ArgumentException">One line naming the option and the path.</exception>
+    public static void CheckOutputFile(string path, string option)
+    {
+        string full = FullPath(path, option);
+        if (Directory.Exists(full))
+            throw new ArgumentException($"{option} {path} is an existing folder: give the path of the file to write, e.g. {Path.Combine(path, "model.zip")}.");
+        CheckWritable(Path.GetDirectoryName(full) ?? full, path, option);
+    }
+
+    /// <summary>
+    /// Checks, before any work, that a folder can be written at <paramref name="path"/> (given by <paramref name="option"/>):
+    /// not an existing file, and its parent (or nearest existing ancestor) writable. Nothing is created.
+    /// </summary>
+    /// <exception cref="ArgumentException">One line naming the option and the path.</exception>
+    public static void CheckOutputFolder(string path, string option)
+    {
+        string full = FullPath(path, option);
+        if (File.Exists(full))
+            throw new ArgumentException($"{option} {path} is an existing file: give a folder.");
+        CheckWritable(Path.GetDirectoryName(full) ?? full, path, option);
+    }
+
+    private static string FullPath(string path, string option)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException($"{option} is empty.");
+        try
+        {
+            return Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new ArgumentException($"{option} {path} is not a valid path: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The nearest existing ancestor of <paramref name="folder"/> must be a folder where a file can be created.</summary>
+    private static void CheckWritable(string folder, string path, string option)
+    {
+        string? dir = folder;
+        while (dir is not null && !Directory.Exists(dir))
+        {
+            if (File.Exists(dir))
+                throw new ArgumentException($"{option} {path}: {dir} is a file, not a folder.");
+            dir = Path.GetDirectoryName(dir);
+        }
+        if (dir is null)
+            throw new ArgumentException($"{option} {path}: no folder of that path exists.");
+        var probe = Path.Combine(dir, $".mlnetllm-write-test-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{option} {path}: the folder {dir} is not writable ({OneLine(e.Message)}).", e);
         }
     }
 

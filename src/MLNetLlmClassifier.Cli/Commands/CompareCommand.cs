@@ -55,7 +55,7 @@ internal static class CompareCommand
         foreach (var o in new Option[] { preset, output, device, seed }) cmd.Options.Add(o);
         optionSettings.AddTo(cmd);
         dataOptions.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var settings = new CompareSettings
             {
@@ -133,6 +133,8 @@ internal static class CompareCommand
     /// <summary>Trains and evaluates every chosen model, then writes the report folder.</summary>
     internal static ComparisonReport Run(CompareSettings s)
     {
+        // Before any training: a report folder that cannot be written must not cost the runs.
+        CliCommon.CheckOutputFolder(s.Output, "--out");
         var families = s.Models.Select(m => ClassifierFamilies.Get(m, "--models")).Distinct().ToList();
         if (s.Preset is not null && s.Preset != "agnews-reference")
             throw new ArgumentException($"--preset '{s.Preset}' is not a preset: use agnews-reference.");

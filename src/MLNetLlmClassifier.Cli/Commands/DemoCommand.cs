@@ -21,7 +21,7 @@ internal static class DemoCommand
         var lr = new Option<double>("--lr") { Description = "Learning rate. Default 1e-3 (from scratch); use 1e-5..5e-5 with pretrained weights.", DefaultValueFactory = _ => 1e-3 };
         var cmd = new Command("demo", "Train and evaluate the BERT trainer on the embedded AG News sample (tiny random checkpoint by default).");
         foreach (var o in new Option[] { output, model, epochs, lr }) cmd.Options.Add(o);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);

@@ -26,7 +26,7 @@ internal static class EvaluateCommand
         cmd.Options.Add(test);
         cmd.Options.Add(json);
         data.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var table = TextClassificationFile.Load(r.GetValue(test)!, data.Read(r));
             var ml = new MLContext(seed: 1);

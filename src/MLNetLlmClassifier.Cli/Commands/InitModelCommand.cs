@@ -26,7 +26,7 @@ internal static class InitModelCommand
         var seed = new Option<int>("--seed") { Description = "Random seed. Default 1.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("init-model", "Create a randomly initialised model folder in the Hugging Face format.");
         foreach (var o in new Option[] { arch, preset, vocab, tokenizer, lowercase, output, seed }) cmd.Options.Add(o);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var name = r.GetValue(arch)!;
             var family = ClassifierFamilies.Find(name) is { UsesCheckpoint: true } f ? f

@@ -20,7 +20,7 @@ internal static class LogitsCommand
         var precision = new Option<string>("--precision") { Description = "float32 or bfloat16. Default float32.", DefaultValueFactory = _ => "float32" };
         var cmd = new Command("logits", "Write the model's logits and hidden states for token id sequences (parity checks).");
         foreach (var o in new Option[] { model, input, output, device, precision }) cmd.Options.Add(o);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var dtype = r.GetValue(precision)!.ToLowerInvariant() switch
             {

@@ -13,9 +13,11 @@ internal static class ModelFile
         {
             return ml.Model.Load(path, out _);
         }
-        catch (Exception e) when (e is System.IO.InvalidDataException or FormatException or System.IO.IOException)
+        catch (Exception caught) when (CliCommon.Unwrap(caught) is not (OperationCanceledException or OutOfMemoryException))
         {
-            throw new InvalidDataException($"'{path}' could not be loaded as an ML.NET model: {e.Message}", e);
+            // ML.NET calls our loader through reflection: name the file and say what failed inside, on one line.
+            var e = CliCommon.Unwrap(caught);
+            throw new InvalidDataException($"'{path}' could not be loaded as an ML.NET model: {CliCommon.ErrorLine(e)["error: ".Length..]}", caught);
         }
     }
 }

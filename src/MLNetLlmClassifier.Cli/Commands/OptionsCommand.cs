@@ -20,7 +20,7 @@ internal static class OptionsCommand
         var family = new Option<string?>("--trainer") { Description = "Only this family (a name or alias). Default: every family." };
         var cmd = new Command("options", "List the model families and their options (names, defaults, flags, documentation).");
         cmd.Options.Add(family);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var families = r.GetValue(family) is { } name ? [ClassifierFamilies.Get(name, "--trainer")] : ClassifierFamilies.All;
             Console.Write(Describe(families));

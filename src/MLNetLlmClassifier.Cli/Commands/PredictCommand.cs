@@ -36,7 +36,7 @@ internal static class PredictCommand
         cmd.Options.Add(model);
         cmd.Options.Add(text);
         cmd.Options.Add(text2);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var ml = new MLContext(seed: 1);
             var loaded = ModelFile.Load(ml, r.GetValue(model)!);

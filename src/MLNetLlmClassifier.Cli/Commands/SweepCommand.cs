@@ -22,7 +22,7 @@ internal static class SweepCommand
         var cmd = new Command("sweep", "Hyperparameter sweep with early pruning over the registered families (BERT, the prompted decoder, the classic baseline, ...); resumable.");
         cmd.Options.Add(config);
         optionSettings.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None, optionSettings.Read(r));
             using var _ = result.Model as IDisposable;

@@ -15,7 +15,7 @@ internal static class TokenizeCommand
         cmd.Options.Add(tokenizer);
         cmd.Options.Add(input);
         cmd.Options.Add(output);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             TokenizeJsonl.Run(r.GetValue(tokenizer)!, r.GetValue(input)!, r.GetValue(output)!);
             return 0;

@@ -27,8 +27,10 @@ internal static class TrainCommand
         data.AddTo(cmd);
         flags.AddTo(cmd);
         settings.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(() =>
+        cmd.SetAction(r => CliCommon.Run(r, () =>
         {
+            // Before anything else: a bad --out must not cost a training run.
+            CliCommon.CheckOutputFile(r.GetValue(output)!, "--out");
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;

@@ -191,6 +191,14 @@ public sealed class BertConfig
         Require(NumAttentionHeads > 0, "num_attention_heads", NumAttentionHeads, "must be positive");
         Require(HiddenSize % NumAttentionHeads == 0, "hidden_size", HiddenSize, $"must be divisible by num_attention_heads = {NumAttentionHeads}");
         Require(IntermediateSize > 0, "intermediate_size", IntermediateSize, "must be positive");
+        // Upper bounds far above any published BERT, so that a corrupt value fails here instead of sizing an allocation.
+        Require(VocabSize <= MaxVocabSize, "vocab_size", VocabSize, $"is larger than the limit of {MaxVocabSize}");
+        Require(HiddenSize <= MaxHiddenSize, "hidden_size", HiddenSize, $"is larger than the limit of {MaxHiddenSize}");
+        Require(NumHiddenLayers <= MaxLayers, "num_hidden_layers", NumHiddenLayers, $"is larger than the limit of {MaxLayers}");
+        Require(IntermediateSize <= MaxIntermediateSize, "intermediate_size", IntermediateSize, $"is larger than the limit of {MaxIntermediateSize}");
+        Require(MaxPositionEmbeddings <= MaxPositions, "max_position_embeddings", MaxPositionEmbeddings, $"is larger than the limit of {MaxPositions}");
+        Require(TypeVocabSize <= MaxTypeVocabSize, "type_vocab_size", TypeVocabSize, $"is larger than the limit of {MaxTypeVocabSize}");
+        Require(Labels.Count <= MaxLabels, "id2label", Labels.Count, $"has more labels than the limit of {MaxLabels}");
         Require(HiddenAct is "gelu" or "gelu_new" or "gelu_pytorch_tanh" or "relu", "hidden_act", HiddenAct,
             "is not supported (use gelu, gelu_new, gelu_pytorch_tanh or relu)");
         Require(HiddenDropoutProb is >= 0 and < 1, "hidden_dropout_prob", HiddenDropoutProb, "must be in [0, 1)");
@@ -225,6 +233,41 @@ public sealed class BertConfig
         ];
         var diff = fields.FirstOrDefault(f => !Equals(f.A, f.B));
         return diff.Field is null ? null : $"{diff.Field} is {diff.A} in one and {diff.B} in the other";
+    }
+
+    // Bounds checked by Validate (see the comment there).
+    internal const int MaxVocabSize = 10_000_000;
+    internal const int MaxHiddenSize = 65_536;
+    internal const int MaxLayers = 1_000;
+    internal const int MaxIntermediateSize = 1_048_576;
+    internal const int MaxPositions = 1_048_576;
+    internal const int MaxTypeVocabSize = 1_024;
+    internal const int MaxLabels = 1_000_000;
+
+    /// <summary>Tensors whose shapes follow from the config, each dimension with its field (see <see cref="ModelSizeGuard"/>).</summary>
+    internal IReadOnlyList<ModelSizeGuard.ImpliedTensor> ImpliedTensors() =>
+    [
+        new("embeddings.word_embeddings.weight", [VocabSize, HiddenSize], ["vocab_size", "hidden_size"]),
+        new("embeddings.position_embeddings.weight", [MaxPositionEmbeddings, HiddenSize], ["max_position_embeddings", "hidden_size"]),
+        new("embeddings.token_type_embeddings.weight", [TypeVocabSize, HiddenSize], ["type_vocab_size", "hidden_size"]),
+        new("encoder.layer.0.attention.self.query.weight", [HiddenSize, HiddenSize], ["hidden_size", "hidden_size"]),
+        new("encoder.layer.0.intermediate.dense.weight", [IntermediateSize, HiddenSize], ["intermediate_size", "hidden_size"]),
+    ];
+
+    /// <summary>The parameter count of a classifier with <paramref name="numLabels"/> classes, by term (float32 on construction).</summary>
+    internal IReadOnlyList<ModelSizeGuard.SizeTerm> SizeTerms(int numLabels)
+    {
+        double h = HiddenSize, i = IntermediateSize;
+        return
+        [
+            new("vocab_size × hidden_size", (double)VocabSize * h),
+            new("max_position_embeddings × hidden_size", (double)MaxPositionEmbeddings * h + MaxPositionEmbeddings * 2.0), // + the int64 position ids
+            new("type_vocab_size × hidden_size", (double)TypeVocabSize * h + 2 * h),
+            new("num_hidden_layers × (4 hidden_size² + 2 hidden_size × intermediate_size)",
+                (double)NumHiddenLayers * (4 * (h * h + h) + 2 * h * i + i + h + 4 * h)),
+            new("hidden_size² (pooler)", h * h + h),
+            new("id2label × hidden_size", (double)numLabels * (h + 1)),
+        ];
     }
 
     private static string[] DefaultLabels(int n) => Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray();

@@ -60,6 +60,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         ArgumentNullException.ThrowIfNull(config);
         ArgumentOutOfRangeException.ThrowIfLessThan(numLabels, 1);
         config.Validate();
+        ModelSizeGuard.CheckFitsInMemory("BertConfig", config.SizeTerms(numLabels), sizeof(float), "float32");
         Config = config.NumLabels == numLabels ? config.Clone() : config.WithNumLabels(numLabels);
         bert = new BertModel(Config);
         dropout = nn.Dropout(Config.EffectiveClassifierDropout);
@@ -116,14 +117,18 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
     {
         ArgumentNullException.ThrowIfNull(device);
         var config = BertConfig.Load(folder);
+        string configPath = Path.Combine(Path.GetFullPath(folder), HfModelFolder.ConfigFileName);
         if (config.NumLabels != numLabels)
             log?.Invoke($"{folder}: config.json has {config.NumLabels} labels, the model is built with {numLabels} (labels LABEL_0..LABEL_{numLabels - 1}).");
+        // The config's sizes are checked against the checkpoint's headers and the memory before anything is allocated.
+        using var weights = HfModelFolder.OpenWeights(folder);
+        ModelSizeGuard.CheckAgainstCheckpoint(configPath, weights, config.ImpliedTensors(), "num_hidden_layers", config.NumHiddenLayers,
+            config.SizeTerms(numLabels), sizeof(float));
+        ModelSizeGuard.CheckFitsInMemory(configPath, config.SizeTerms(numLabels), sizeof(float), "float32");
         var model = new BertForSequenceClassification(config, numLabels, seed);
         try
         {
-            StateDictLoadReport report;
-            using (var weights = HfModelFolder.OpenWeights(folder))
-                report = StateDictLoader.Load(model, weights, HuggingFaceLoadOptions());
+            var report = StateDictLoader.Load(model, weights, HuggingFaceLoadOptions());
             if (log is not null) LogReport(folder, report, seed, log);
             model.to(device);
             model.eval();

@@ -91,8 +91,29 @@ public static class ClassifierFamilies
         HfModelFolder.WriteJson(Path.Combine(folder, SettingsFile), settings);
     }
 
-    /// <summary>Loads a classifier saved by <see cref="ITrainableClassifier.SaveModelFolder"/> through the family its settings name.</summary>
-    internal static ITrainableClassifier LoadClassifier(string folder, Device device)
+    /// <summary>
+    /// Loads a classifier saved by <see cref="ITrainableClassifier.SaveModelFolder"/> through the family its settings name,
+    /// and refuses one with a NaN or infinite weight (see <see cref="Checkpoints.NonFiniteWeights"/>).
+    /// </summary>
+    /// <param name="folder">The classifier folder.</param>
+    /// <param name="device">Where the model runs.</param>
+    /// <param name="source">Names the model in errors about its weights (default: the folder's weights file).</param>
+    internal static ITrainableClassifier LoadClassifier(string folder, Device device, string? source = null)
+    {
+        var model = LoadClassifierUnchecked(folder, device);
+        try
+        {
+            Checkpoints.NonFiniteWeights.Require(model.Module, source ?? Path.Combine(folder, HfModelFolder.WeightsFileName));
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static ITrainableClassifier LoadClassifierUnchecked(string folder, Device device)
     {
         var path = Path.Combine(folder, SettingsFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: this folder was not saved by MLNetLlmClassifier.", path);

@@ -117,6 +117,9 @@ internal sealed class MlNetModelReader
     /// <summary>The bytes the writeHeader callback of SaveModel produced.</summary>
     public BinaryReader Header { get; }
 
+    /// <summary>Declared uncompressed length of each stream of the directory (zip central directory), by name ignoring case.</summary>
+    public IReadOnlyDictionary<string, long> DeclaredLengths { get; init; } = new Dictionary<string, long>();
+
     /// <summary>Runs <paramref name="read"/> on the named stream (seekable); throws naming the stream and directory if it is missing.</summary>
     public void ReadStream(string name, Action<Stream> read)
     {
@@ -178,6 +181,11 @@ internal static class MlNetInternals
     private static readonly Member<FieldInfo> LoadReader = FindField(LoadContextType.Value, "Reader");
     private static readonly Member<FieldInfo> LoadDirectory = FindField(LoadContextType.Value, "Directory");
     private static readonly Member<MethodInfo> LoadTryBinaryStream = FindMethod(LoadContextType.Value, "TryLoadBinaryStream", typeof(string), typeof(Action<BinaryReader>));
+
+    // Zip limits before extraction (ML.NET extracts an entry to a temp file in full when it is opened):
+    // ModelLoadContext.Repository (internal sealed class RepositoryReader), RepositoryReader._archive (ZipArchive).
+    private static readonly Member<FieldInfo> LoadRepository = FindField(LoadContextType.Value, "Repository");
+    private static readonly Member<FieldInfo> RepositoryArchive = FindField(FindType("Microsoft.ML.RepositoryReader").Value, "_archive");
 
     // Registration: internal delegate void SignatureLoadModel(ModelLoadContext ctx);
     // internal sealed class LoadableClassAttribute(string summary, Type instType, Type loaderType,
@@ -380,9 +388,35 @@ internal static class MlNetInternals
         if (header.Length != headerLength)
             throw new InvalidDataException($"Model directory '{directory}' ({loaderSignature}) is truncated: header has {header.Length} of {headerLength} bytes.");
 
-        var modelReader = new MlNetModelReader(ctx, directory, loaderSignature, verWritten, names, header);
+        var entries = StreamEntries(ctx, directory);
+        ModelZipLimits.Check(directory, loaderSignature, names, entries);
+        var modelReader = new MlNetModelReader(ctx, directory, loaderSignature, verWritten, names, header)
+        {
+            DeclaredLengths = entries.Where(e => e.StreamName is not null)
+                .GroupBy(e => e.StreamName!, StringComparer.OrdinalIgnoreCase)
+                .ToDictionary(g => g.Key, g => g.Max(e => e.Length), StringComparer.OrdinalIgnoreCase),
+        };
         return format.Load(env, modelReader)
             ?? throw new InvalidOperationException($"The loader for '{loaderSignature}' returned null.");
+    }
+
+    /// <summary>
+    /// The zip entries of the model file as its central directory declares them (nothing is extracted): name, declared
+    /// uncompressed length, compressed length; and whether an entry lies in <paramref name="directory"/>.
+    /// </summary>
+    internal static IReadOnlyList<ModelZipEntry> StreamEntries(object ctx, string directory)
+    {
+        var repository = LoadRepository.Get().GetValue(ctx)
+            ?? throw new InvalidDataException($"Model directory '{directory}' is not read from a model file.");
+        var archive = (System.IO.Compression.ZipArchive)(RepositoryArchive.Get().GetValue(repository)
+            ?? throw new InvalidDataException($"Model directory '{directory}': the model file is closed."));
+        string prefix = directory.Replace('\\', '/').TrimEnd('/') + "/";
+        return archive.Entries.Select(e =>
+        {
+            string name = e.FullName.Replace('\\', '/');
+            bool inDirectory = name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name.IndexOf('/', prefix.Length) < 0;
+            return new ModelZipEntry(e.FullName, inDirectory ? name[prefix.Length..] : null, e.Length, e.CompressedLength);
+        }).ToList();
     }
 
     /// <summary>ModelLoadContext.TryLoadBinaryStream: hands the named entry of the current directory to <paramref name="read"/>.</summary>

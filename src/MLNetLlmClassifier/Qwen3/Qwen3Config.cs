@@ -163,6 +163,16 @@ public sealed class Qwen3Config
         Positive("rms_norm_eps", RmsNormEps);
         Positive("rope_theta", RopeTheta);
         Positive("initializer_range", InitializerRange);
+        // Upper bounds far above any published Qwen3, so that a corrupt value fails here instead of sizing an allocation.
+        void AtMost(string field, int v, int max) { if (v > max) Fail(field, $"= {v} is larger than the limit of {max}."); }
+        AtMost("vocab_size", VocabSize, MaxVocabSize);
+        AtMost("hidden_size", HiddenSize, MaxHiddenSize);
+        AtMost("intermediate_size", IntermediateSize, MaxIntermediateSize);
+        AtMost("num_hidden_layers", NumHiddenLayers, MaxLayers);
+        AtMost("num_attention_heads", NumAttentionHeads, MaxHeads);
+        AtMost("num_key_value_heads", NumKeyValueHeads, MaxHeads);
+        AtMost("head_dim", HeadDim, MaxHeadDim);
+        AtMost("max_position_embeddings", MaxPositionEmbeddings, MaxPositions);
         if (NumAttentionHeads % NumKeyValueHeads != 0)
             Fail("num_key_value_heads", $"= {NumKeyValueHeads} must divide num_attention_heads = {NumAttentionHeads} (grouped-query attention).");
         if (HeadDim % 2 != 0) Fail("head_dim", $"= {HeadDim} must be even (rotary embeddings rotate pairs).");
@@ -178,6 +188,43 @@ public sealed class Qwen3Config
             Fail("use_sliding_window", "= true is not supported: only full attention is implemented.");
         if (ExtraFields.TryGetValue("layer_types", out var lt) && lt is JsonArray types && types.Any(t => t?.GetValue<string>() != "full_attention"))
             Fail("layer_types", $"= {lt.ToJsonString()} is not supported: every layer must be 'full_attention'.");
+    }
+
+    // Bounds checked by Validate.
+    internal const int MaxVocabSize = 10_000_000;
+    internal const int MaxHiddenSize = 65_536;
+    internal const int MaxIntermediateSize = 1_048_576;
+    internal const int MaxLayers = 1_000;
+    internal const int MaxHeads = 4_096;
+    internal const int MaxHeadDim = 4_096;
+    internal const int MaxPositions = 1_048_576;
+
+    /// <summary>Tensors whose shapes follow from the config, each dimension with its field (see <see cref="Checkpoints.ModelSizeGuard"/>).</summary>
+    internal IReadOnlyList<Checkpoints.ModelSizeGuard.ImpliedTensor> ImpliedTensors()
+    {
+        var list = new List<Checkpoints.ModelSizeGuard.ImpliedTensor>
+        {
+            new("model.embed_tokens.weight", [VocabSize, HiddenSize], ["vocab_size", "hidden_size"]),
+            new("model.layers.0.self_attn.q_proj.weight", [(long)NumAttentionHeads * HeadDim, HiddenSize], ["num_attention_heads × head_dim", "hidden_size"]),
+            new("model.layers.0.self_attn.k_proj.weight", [(long)NumKeyValueHeads * HeadDim, HiddenSize], ["num_key_value_heads × head_dim", "hidden_size"]),
+            new("model.layers.0.mlp.gate_proj.weight", [IntermediateSize, HiddenSize], ["intermediate_size", "hidden_size"]),
+        };
+        if (!TieWordEmbeddings) list.Add(new("lm_head.weight", [VocabSize, HiddenSize], ["vocab_size", "hidden_size"]));
+        return list;
+    }
+
+    /// <summary>The parameter count, by term (see <see cref="Checkpoints.ModelSizeGuard"/>).</summary>
+    internal IReadOnlyList<Checkpoints.ModelSizeGuard.SizeTerm> SizeTerms()
+    {
+        double h = HiddenSize, q = (double)NumAttentionHeads * HeadDim, kv = (double)NumKeyValueHeads * HeadDim, i = IntermediateSize;
+        double bias = AttentionBias ? q + 2 * kv + h : 0;
+        return
+        [
+            new("vocab_size × hidden_size", (double)VocabSize * h * (TieWordEmbeddings ? 1 : 2)),
+            new("num_hidden_layers × (attention + 3 hidden_size × intermediate_size)",
+                NumHiddenLayers * (h * q + 2 * h * kv + q * h + bias + 2.0 * HeadDim + 2 * h + 3 * h * i)),
+            new("hidden_size (final norm)", h),
+        ];
     }
 
     /// <summary>Reads and validates a <c>config.json</c>.</summary>

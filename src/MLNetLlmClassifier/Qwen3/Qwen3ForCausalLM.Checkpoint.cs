@@ -21,12 +21,17 @@ public sealed partial class Qwen3ForCausalLM
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or mis-shaped tensors.</exception>
     public static Qwen3ForCausalLM FromPretrained(string folder, Device device, ScalarType dtype, Action<string>? log = null)
     {
-        var config = Qwen3Config.FromJson(HfModelFolder.ReadConfig(folder), Path.Combine(folder, HfModelFolder.ConfigFileName));
+        string configPath = Path.Combine(folder, HfModelFolder.ConfigFileName);
+        var config = Qwen3Config.FromJson(HfModelFolder.ReadConfig(folder), configPath);
+        // The config's sizes are checked against the checkpoint's headers and the memory before anything is allocated.
+        using var weights = HfModelFolder.OpenWeights(folder);
+        Checkpoints.ModelSizeGuard.CheckAgainstCheckpoint(configPath, weights, config.ImpliedTensors(), "num_hidden_layers", config.NumHiddenLayers,
+            config.SizeTerms(), dtype == ScalarType.Float32 ? 4 : 2);
+        if (device.type == TorchSharp.DeviceType.CPU) CheckFitsInMemory(config, dtype, configPath);
         log?.Invoke($"Qwen3: building {config} in {Qwen3Config.DtypeName(dtype)} on {device}");
         var model = new Qwen3ForCausalLM(config, device, dtype);
         try
         {
-            using var weights = HfModelFolder.OpenWeights(folder);
             var options = new StateDictLoadOptions { IgnoreUnexpected = config.TieWordEmbeddings ? ["lm_head.weight"] : [] };
             var report = StateDictLoader.Load(model, weights, options);
             log?.Invoke($"Qwen3: loaded {report.Loaded.Count} tensors from {string.Join(", ", weights.Files)}" +

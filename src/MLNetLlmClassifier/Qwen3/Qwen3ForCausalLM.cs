@@ -252,12 +252,18 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     {
         config.Validate();
         _ = Qwen3Config.DtypeName(dtype);
+        if (device is null || device.type == DeviceType.CPU)
+            CheckFitsInMemory(config, dtype, "Qwen3Config");
         Config = config.Clone();
         model = new Qwen3Model(Config, device, dtype);
         if (!Config.TieWordEmbeddings)
             lm_head = nn.Linear(Config.HiddenSize, Config.VocabSize, hasBias: false, device: device, dtype: dtype);
         RegisterComponents();
     }
+
+    /// <summary>Refuses a model whose parameters in <paramref name="dtype"/> exceed the memory available (CPU builds).</summary>
+    internal static void CheckFitsInMemory(Qwen3Config config, ScalarType dtype, string source) =>
+        Checkpoints.ModelSizeGuard.CheckFitsInMemory(source, config.SizeTerms(), dtype == ScalarType.Float32 ? 4 : 2, Qwen3Config.DtypeName(dtype));
 
     /// <summary>The [V,D] matrix that maps final hidden states to logits: <c>lm_head.weight</c>, or <c>model.embed_tokens.weight</c> when tied.</summary>
     public Tensor LmHeadWeight => (lm_head is null ? model.embed_tokens.weight : lm_head.weight)!;

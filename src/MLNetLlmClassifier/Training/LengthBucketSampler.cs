@@ -13,11 +13,13 @@ internal static class LengthBucketSampler
 
     public static List<int[]> TrainingBatches(IReadOnlyList<int> lengths, int batchSize, Random rng)
     {
+        ArgumentNullException.ThrowIfNull(lengths);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         int n = lengths.Count;
         var order = Enumerable.Range(0, n).ToArray();
         rng.Shuffle(order);
-        var batches = new List<int[]>((n + batchSize - 1) / batchSize);
-        int pool = batchSize * PoolBatches;
+        var batches = new List<int[]>((int)(((long)n + batchSize - 1) / batchSize));
+        int pool = (int)Math.Min((long)batchSize * PoolBatches, int.MaxValue);
         for (int start = 0; start < n; start += pool)
         {
             var chunk = order.AsSpan(start, Math.Min(pool, n - start)).ToArray();
@@ -33,6 +35,8 @@ internal static class LengthBucketSampler
 
     public static List<int[]> InferenceBatches(IReadOnlyList<int> lengths, int batchSize)
     {
+        ArgumentNullException.ThrowIfNull(lengths);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var sorted = Enumerable.Range(0, lengths.Count).OrderBy(i => lengths[i]).ToArray();
         var batches = new List<int[]>();
         for (int b = 0; b < sorted.Length; b += batchSize)
