@@ -30,7 +30,7 @@ public class HostileModelZipTests
     /// Fits a tiny random BERT on 32 synthetic rows with four classes named "C0".."C3" (one length, so that one can be
     /// overwritten with another in place) and saves the ML.NET model (no MapKeyToValue: PredictedLabel stays a key).
     /// </summary>
-    internal static void SaveTinyModel(TempFolder temp, string zip, Action<TextClassificationTransformer>? tamper = null)
+    internal static void SaveTinyModel(TempFolder temp, string zip, Action<TextClassifierTransformer>? tamper = null)
     {
         var checkpoint = temp.File("bert-" + Guid.NewGuid().ToString("N"));
         BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), checkpoint, Seed: 1));
@@ -53,7 +53,7 @@ public class HostileModelZipTests
                 Seed = 1,
                 Device = "cpu",
             })).Fit(data);
-        tamper?.Invoke(((IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single());
+        tamper?.Invoke(((IEnumerable<ITransformer>)model).OfType<TextClassifierTransformer>().Single());
         ml.Model.Save(model, data.Schema, zip);
     }
 

@@ -11,7 +11,7 @@ public class NonFiniteWeightsTests
 {
     private const string Tensor = "bert.encoder.layer.1.attention.self.query.weight";
 
-    private static void SetOne(TextClassificationTransformer t, string name, float value)
+    private static void SetOne(TextClassifierTransformer t, string name, float value)
     {
         using var noGrad = no_grad();
         var p = t.Model.Module.named_parameters().Single(n => n.name == name).parameter;
