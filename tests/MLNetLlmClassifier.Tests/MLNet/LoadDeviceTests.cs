@@ -11,23 +11,8 @@ public class LoadDeviceTests
     public void LoadingHonoursGpuDeviceIdFallbackToCpuAndAGivenDevice()
     {
         using var temp = new TempFolder();
-        var checkpoint = temp.File("bert");
-        BertFamily.Instance.CreateRandomCheckpoint(new("tiny", TestPaths.Shared("models", "bert-uncased-vocab", "vocab.txt"), checkpoint, Seed: 1));
-        var ml = new MLContext(seed: 1);
-        var rows = MLNetLlmClassifier.Tests.Bert.BertTrainerTests.Synthetic(32, 1);
-        var data = ml.Data.LoadFromEnumerable(rows);
-        using var model = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.BertTextClassification(new BertTextClassificationTrainer.Options
-            {
-                ModelPath = checkpoint,
-                BatchSize = 16,
-                NumberOfEpochs = 1,
-                MaxSequenceLength = 16,
-                Seed = 1,
-                Device = "cpu",
-            })).Fit(data);
         var zip = temp.File("model.zip");
-        ml.Model.Save(model, data.Schema, zip);
+        HostileModelZipTests.SaveTinyModel(temp, zip);   // a tiny BERT trained on the CPU
 
         if (!TorchSharp.torch.cuda.is_available())
         {
