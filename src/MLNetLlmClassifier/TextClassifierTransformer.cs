@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLNetLlmClassifier.MLNet;
+using MLNetLlmClassifier.Torch;
 using MLNetLlmClassifier.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -152,16 +153,24 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     internal float[][] ScoreTexts(IReadOnlyList<(string Text, string? Text2)> rows)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var encoded = rows.Select(r => _model.Encode(r.Text ?? "", Columns.Text2Column is null ? null : r.Text2 ?? "")).ToArray();
+        EncodedExample[] encoded;
+        using (StepProfiler.Measure("tokenize"))
+            encoded = rows.Select(r => _model.Encode(r.Text ?? "", Columns.Text2Column is null ? null : r.Text2 ?? "")).ToArray();
         var result = new float[rows.Count][];
         using var _ = no_grad();
         foreach (var idx in LengthBucketSampler.InferenceBatches(encoded.Select(e => e.Length).ToArray(), BatchSize))
         {
             using var scope = NewDisposeScope();
-            var probs = _model.ClassLogProbabilities(idx.Select(i => encoded[i]).ToArray()).exp().to(CPU).contiguous();
-            var flat = probs.data<float>().ToArray();
-            int c = _classNames.Length;
-            for (int k = 0; k < idx.Length; k++) result[idx[k]] = flat.AsSpan(k * c, c).ToArray();
+            Tensor logp;
+            using (StepProfiler.Measure(StepProfiler.UnattributedForward))
+                logp = _model.ClassLogProbabilities(idx.Select(i => encoded[i]).ToArray());
+            using (StepProfiler.Measure("scores to host"))
+            {
+                var flat = logp.exp().to(CPU).contiguous().data<float>().ToArray();
+                int c = _classNames.Length;
+                for (int k = 0; k < idx.Length; k++) result[idx[k]] = flat.AsSpan(k * c, c).ToArray();
+            }
+            StepProfiler.EndOf("batch");
         }
         return result;
     }

@@ -35,14 +35,17 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N.", DefaultValueFactory = _ => "auto" };
         var precision = new Option<string>("--precision") { Description = "auto, float32, bfloat16.", DefaultValueFactory = _ => "auto" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var fixedLength = new Option<int>("--fixed-length") { Description = "Every row exactly this many tokens (long AG News texts cut to fit; also sets --max-length), for like-for-like comparisons at a fixed batch × length. Default 0: the texts' own lengths." };
+        var profile = new Option<bool>("--profile") { Description = "Print where the time of a training step and of a scoring batch goes, phase by phase (exclusive wall time; the first step is warm-up and not counted)." };
         var optionSettings = new OptionSettingsCli();
         var cmd = new Command("bench", "Measure training and inference throughput and peak memory on AG News texts.");
-        foreach (var o in new Option[] { trainer, model, batch, trainRows, inferRows, maxLength, device, precision, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { trainer, model, batch, trainRows, inferRows, maxLength, device, precision, json, fixedLength, profile }) cmd.Options.Add(o);
         optionSettings.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             var result = Run(r.GetValue(trainer)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(trainRows), r.GetValue(inferRows),
-                r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out, optionSettings.Read(r));
+                r.GetValue(maxLength), r.GetValue(device)!, Enum.Parse<Precision>(r.GetValue(precision)!, ignoreCase: true), r.GetValue(json) ? null : Console.Out, optionSettings.Read(r),
+                r.GetValue(fixedLength), r.GetValue(profile));
             Console.WriteLine(r.GetValue(json)
                 ? JsonSerializer.Serialize(result, JsonOut)
                 : $"train {result.TrainRowsPerSecond:F2} rows/s ({result.TrainFractionOfPeak:P1} of the device's matmul rate), " +
@@ -55,9 +58,18 @@ internal static class BenchCommand
     }
 
     public static Result Run(string trainer, string modelPath, int batchSize, int trainRows, int inferenceRows, int maxLength,
-        string device, Precision precision, TextWriter? log, System.Text.Json.Nodes.JsonObject? config = null)
+        string device, Precision precision, TextWriter? log, System.Text.Json.Nodes.JsonObject? config = null, int fixedLength = 0, bool profile = false)
     {
+        if (fixedLength < 0) throw new ArgumentOutOfRangeException(nameof(fixedLength), fixedLength, "--fixed-length must be >= 0.");
         var sample = EmbeddedData.LoadAgNewsSample(renameLabels: true);
+        if (fixedLength > 0)
+        {
+            // Rows longer than any limit (several AG News texts joined), cut to exactly fixedLength tokens by the tokenizer's truncation.
+            var original = sample;
+            sample = new TextClassificationTable(original.Select((row, i) =>
+                row with { Text = string.Join(" ", Enumerable.Range(0, 12).Select(k => original[(i + 97 * k) % original.Count].Text)) }), original.Source);
+            maxLength = fixedLength;
+        }
         var train = StratifiedSplit.SampleTotal(sample, Math.Min(trainRows, sample.Count), seed: 1);
         var texts = Enumerable.Range(0, inferenceRows).Select(i => sample[i % sample.Count].Text).ToArray();
         var family = ClassifierFamilies.Get(trainer, "--trainer");
@@ -72,24 +84,49 @@ internal static class BenchCommand
         options.Seed = 1;
         options.LearningRate = 1e-5;
         ModelOptionsConfig.Apply(config, family, options, "--config/--set");
-        if (log is not null) options.Progress = CliCommon.ConsoleProgress("train: ", everySteps: 1);
+        // Steady-state training rate: rows of steps 2..N over the time from the end of step 1 to the end of step N (step 1 pays
+        // for first-call allocations and kernel selection; with a single step, that step's rate).
+        var stepTimes = new List<(long Step, double Seconds)>();
+        var clock = Stopwatch.StartNew();
+        var console = log is null ? null : CliCommon.ConsoleProgress("train: ", everySteps: 1);
+        options.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p =>
+        {
+            if (p.Kind == Training.TrainingEventKind.Step) stepTimes.Add((p.Step, clock.Elapsed.TotalSeconds));
+            console?.Report(p);
+        });
         var ml = new MLContext(seed: 1);
-        var (_, fitted) = ClassifierPipeline.Fit(ml, family, options, train, null);
+        var dev = Torch.TorchDevice.Resolve(device);
+        ITransformer fitted;
+        var trainProfiler = profile ? Torch.StepProfiler.Start(dev, skipSteps: 1) : null;
+        using (trainProfiler)
+            (_, fitted) = ClassifierPipeline.Fit(ml, family, options, train, null);
         var classifier = (TextClassifierTransformer)fitted;
         using (classifier)
         {
             classifier.Predict(texts.Take(batchSize).ToArray()); // warm-up: first-call allocations and kernel selection
+            var inferProfiler = profile ? Torch.StepProfiler.Start(dev, skipSteps: 0) : null;
             var sw = Stopwatch.StartNew();
-            classifier.Predict(texts);
+            using (inferProfiler)
+                classifier.Predict(texts);
             double inferSeconds = sw.Elapsed.TotalSeconds;
+            if (trainProfiler is not null && inferProfiler is not null && log is not null)
+            {
+                log.WriteLine($"Training step, batch {batchSize} ({classifier.Precision} on {classifier.Device}):");
+                log.WriteLine(trainProfiler.Format("step"));
+                log.WriteLine($"Scoring batch, batch {batchSize}:");
+                log.WriteLine(inferProfiler.Format("batch"));
+            }
             double meanTokens = texts.Average(t => classifier.CountTokens(t));
-            var dev = Torch.TorchDevice.Resolve(device);
             log?.WriteLine("measuring the device's matrix-multiply rate (fp32, bf16)...");
             double fp32 = Torch.DeviceThroughput.MatmulFlops(dev, TorchSharp.torch.ScalarType.Float32);
             double bf16 = Torch.DeviceThroughput.MatmulFlops(dev, TorchSharp.torch.ScalarType.BFloat16);
             long matmulParams = classifier.MatmulParameterCount;
             double forwardPerRow = 2.0 * matmulParams * meanTokens;
-            double trainRps = classifier.TrainingSummary!.RowsPerSecond, inferRps = texts.Length / inferSeconds;
+            int firstStepRows = Math.Min(train.Count, batchSize * Math.Max(1, options.GradientAccumulationSteps));
+            double trainRps = stepTimes.Count >= 2
+                ? (train.Count - firstStepRows) / (stepTimes[^1].Seconds - stepTimes[0].Seconds)
+                : classifier.TrainingSummary!.RowsPerSecond;
+            double inferRps = texts.Length / inferSeconds;
             double peak = classifier.Precision == "BFloat16" ? bf16 : fp32;
             return new Result(family.Name, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
                 train.Count, trainRps, texts.Length, inferRps, meanTokens,

@@ -95,6 +95,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
 
     private (Tensor ids, Tensor mask, Tensor types) Collate(IReadOnlyList<EncodedExample> batch)
     {
+        using var phase = StepProfiler.Measure("collate");
         int t = batch.Max(e => e.Length);
         var ids = new long[batch.Count * t];
         var mask = new long[batch.Count * t];
@@ -120,9 +121,12 @@ internal sealed class BertClassifierModel : ITrainableClassifier
         return _net.call(ids, mask, types).Logits.to(ScalarType.Float32);
     }
 
-    public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings) =>
-        nn.functional.cross_entropy(Logits(batch), tensor(labels, device: Device), settings.ClassWeights,
-            label_smoothing: settings.LabelSmoothing);
+    public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
+    {
+        var logits = Logits(batch);
+        using var phase = StepProfiler.Measure("loss (cross-entropy)");
+        return nn.functional.cross_entropy(logits, tensor(labels, device: Device), settings.ClassWeights, label_smoothing: settings.LabelSmoothing);
+    }
 
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch) => nn.functional.log_softmax(Logits(batch), 1);
 

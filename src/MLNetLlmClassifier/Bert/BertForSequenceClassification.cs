@@ -1,4 +1,5 @@
 using MLNetLlmClassifier.Checkpoints;
+using MLNetLlmClassifier.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -313,6 +314,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor input_ids, Tensor? token_type_ids)
         {
+            using var phase = StepProfiler.Measure("embedding (+ LayerNorm)");
             using var scope = NewDisposeScope();
             var positions = arange(input_ids.shape[1], ScalarType.Int64, input_ids.device).unsqueeze(0);
             token_type_ids ??= zeros_like(input_ids);
@@ -403,6 +405,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask)
         {
+            using var phase = StepProfiler.Measure("attention (q/k/v projections, SDPA)");
             using var scope = NewDisposeScope();
             long batch = hidden.shape[0], length = hidden.shape[1];
             // [B, T, hidden] -> [B, heads, T, head_dim]
@@ -427,6 +430,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden)
         {
+            using var phase = StepProfiler.Measure("mlp (intermediate dense, activation)");
             using var scope = NewDisposeScope();
             return _activation(dense.call(hidden)).MoveToOuterDisposeScope();
         }
@@ -449,6 +453,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden, Tensor residual)
         {
+            using var phase = StepProfiler.Measure("output dense + residual LayerNorm");
             using var scope = NewDisposeScope();
             return LayerNorm.call(dropout.call(dense.call(hidden)) + residual).MoveToOuterDisposeScope();
         }
@@ -467,6 +472,7 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
         public override Tensor forward(Tensor hidden)
         {
+            using var phase = StepProfiler.Measure("pooler + classifier");
             using var scope = NewDisposeScope();
             return F.tanh(dense.call(hidden.select(1, 0))).MoveToOuterDisposeScope();
         }

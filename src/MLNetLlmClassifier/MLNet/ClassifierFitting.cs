@@ -62,6 +62,7 @@ internal static class ClassifierFitting
             Precision.BFloat16 => ScalarType.BFloat16,
             _ => TorchDevice.SupportsFastBf16(device) ? ScalarType.BFloat16 : ScalarType.Float32,
         };
+        if (device.type == DeviceType.CPU) Log(CpuAllocatorTuning.Apply());
         int seed = o.Seed ?? host.Rand.Next();
         Log($"{trainerName}: {train.Labels.Length} training rows, {valid?.Labels.Length ?? 0} validation rows, {train.ClassNames.Length} classes, device {device}, {dtype}, seed {seed}.");
 

@@ -20,7 +20,8 @@ namespace MLNetLlmClassifier.Qwen3;
 /// <para><b>Loss</b> of a row with class c: the mean of the cross-entropies, over the whole vocabulary, of the answer tokens
 /// (c's marker tokens, then <c>&lt;|im_end|&gt;</c>) given the prompt and the answer so far; prompt tokens carry no loss. Logits are
 /// computed only at the answer positions (<see cref="Qwen3ForCausalLM.LogitsAt"/>). The batch loss is the mean over rows, weighted by
-/// the class weights when given (Σ wᵢ·lossᵢ / Σ wᵢ, as PyTorch's weighted cross-entropy). Label smoothing ε replaces the target of
+/// the class weights when given (Σ wᵢ·lossᵢ / Σ wᵢ, as PyTorch's weighted cross-entropy). With <see cref="AnswerLoss.Options"/> the loss is instead a C-way
+/// cross-entropy over the options' first-token logits at the answer position (the scores classification reads). Label smoothing ε replaces the target of
 /// the first answer token (the token that decides the class) by (1 − ε)·one-hot + ε/C on each of the C option tokens: it is
 /// spread over the options, not over the vocabulary, as a C-class classifier would.</para>
 /// <para><b>Scores</b>: log-probabilities of the options renormalised over the options. With single-token markers that is the
@@ -37,10 +38,12 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     private readonly string _tokenizerFolder;
     private readonly string[] _classNames;
     private readonly Tensor _firstTokens;   // [C] int64 on the device
+    private readonly AnswerLoss _answerLoss;
 
     private PromptedDecoderClassifierModel(Qwen3ForCausalLM net, Qwen3Tokenizer tokenizer, string tokenizerFolder,
-        IReadOnlyList<string> classNames, ChoicePrompt prompt)
+        IReadOnlyList<string> classNames, ChoicePrompt prompt, AnswerLoss answerLoss)
     {
+        _answerLoss = answerLoss;
         _net = net;
         _tokenizer = tokenizer;
         _tokenizerFolder = tokenizerFolder;
@@ -70,9 +73,10 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     /// <param name="maxLength">Maximum tokens of prompt plus answer.</param>
     /// <param name="truncation">Which end of an over-long text is cut.</param>
     /// <param name="log">Receives progress messages (optional).</param>
+    /// <param name="answerLoss">The training objective (see <see cref="PromptedDecoderClassifierTrainer.Options.AnswerLoss"/>).</param>
     public static PromptedDecoderClassifierModel Create(string folder, IReadOnlyList<string> classNames, string userTemplate,
         IReadOnlyList<string>? markers, IReadOnlyList<string> displayNames, Device device, ScalarType dtype, int maxLength,
-        TruncationSide truncation, Action<string>? log)
+        TruncationSide truncation, Action<string>? log, AnswerLoss answerLoss = AnswerLoss.FullVocabulary)
     {
         var tokenizer = Qwen3Tokenizer.FromFolder(folder);
         if (markers is not null && markers.Count < classNames.Count)
@@ -87,7 +91,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         {
             if (tokenizer.VocabSize > net.Config.VocabSize)
                 throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {net.Config.VocabSize}.");
-            return new PromptedDecoderClassifierModel(net, tokenizer, folder, classNames, prompt);
+            return new PromptedDecoderClassifierModel(net, tokenizer, folder, classNames, prompt, answerLoss);
         }
         catch
         {
@@ -149,6 +153,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     /// <summary>Right-padded ids [B,T] and the mask (null when no row is padded, so attention takes the plain causal path).</summary>
     private (Tensor Ids, Tensor? Mask) Collate(IReadOnlyList<int[]> rows)
     {
+        using var phase = StepProfiler.Measure("collate");
         int t = rows.Max(r => r.Length);
         var ids = new long[rows.Count * t];
         var mask = new long[rows.Count * t];
@@ -166,6 +171,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 
     public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
     {
+        if (_answerLoss == AnswerLoss.Options) return OptionsLoss(batch, labels, settings);
         // Input: prompt + the label's marker. Targets at positions P-1 .. P+L-1: the marker's tokens, then <|im_end|>.
         var inputs = new int[batch.Count][];
         int k = Prompt.AnswerLength;
@@ -188,7 +194,9 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         var (ids, mask) = Collate(inputs);
         var shape = new long[] { batch.Count, k };
         var hidden = _net.HiddenStates(ids, mask);
-        var logp = nn.functional.log_softmax(_net.LogitsAt(hidden, tensor(positions, shape, device: Device)).to(ScalarType.Float32), -1); // [B,K,V]
+        var logits = _net.LogitsAt(hidden, tensor(positions, shape, device: Device));
+        using var lossPhase = StepProfiler.Measure("loss (log_softmax, gather)");
+        var logp = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);                                                         // [B,K,V]
         var nll = -logp.gather(2, tensor(targets, shape, device: Device).unsqueeze(2)).squeeze(2);                                        // [B,K]
         if (settings.LabelSmoothing > 0)
         {
@@ -202,6 +210,19 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         if (settings.ClassWeights is null) return rowLoss.mean();
         var w = settings.ClassWeights.to(ScalarType.Float32).index_select(0, tensor(labels, device: Device));
         return (rowLoss * w).sum() / w.sum().clamp_min(1e-12);
+    }
+
+    // A C-way cross-entropy over the options' first-token logits at the answer position (the last prompt token): the scores that
+    // classification reads. Class weights and label smoothing (spread over the C options) as PyTorch's cross_entropy.
+    private Tensor OptionsLoss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
+    {
+        var prompts = batch.Select(e => e.InputIds).ToArray();
+        var (ids, mask) = Collate(prompts);
+        var last = tensor(prompts.Select(r => (long)r.Length - 1).ToArray(), device: Device);
+        var logits = _net.LogitsAt(_net.HiddenStates(ids, mask), last, _firstTokens);                     // [B,C]
+        using var lossPhase = StepProfiler.Measure("loss (log_softmax, gather)");
+        return nn.functional.cross_entropy(logits.to(ScalarType.Float32), tensor(labels, device: Device), settings.ClassWeights,
+            label_smoothing: settings.LabelSmoothing);
     }
 
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch)

@@ -135,6 +135,16 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         /// </summary>
         public IReadOnlyList<string>? OptionMarkers { get; set; }
 
+        /// <summary>
+        /// What the training loss is a cross-entropy over. Default <see cref="Qwen3.AnswerLoss.FullVocabulary"/>: each answer token
+        /// (the marker's tokens, then <c>&lt;|im_end|&gt;</c>) against the whole vocabulary, the supervised fine-tuning objective of
+        /// the reference experiment, so that the fine-tuned model stays a language model that answers in the prompt's format.
+        /// <see cref="Qwen3.AnswerLoss.Options"/>: a C-way cross-entropy over the option markers' first tokens at the answer position,
+        /// the very scores that classification reads; far cheaper with a 151,936-token vocabulary (no full-vocabulary projection or
+        /// softmax, and gradients reach only the option rows of the LM head), and the objective of the from-scratch preset.
+        /// </summary>
+        public AnswerLoss AnswerLoss { get; set; } = AnswerLoss.FullVocabulary;
+
         /// <summary>The user message template this configuration gives (<see cref="PromptTemplate"/>, or the default built from
         /// <see cref="Instruction"/> and <see cref="Question"/>).</summary>
         public string UserTemplate => PromptTemplate ?? ChoicePrompt.TemplateFrom(Instruction, Question);
@@ -213,6 +223,17 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         _options.Validate(); // the options object may have changed since the estimator was made
         return ClassifierFitting.Fit(_env, "PromptedDecoderClassifier", _options, Columns, input, req =>
             PromptedDecoderClassifierModel.Create(_options.ModelPath!, req.ClassNames, _options.UserTemplate, _options.OptionMarkers,
-                _options.DisplayNames(req.ClassNames), req.Device, req.DType, _options.MaxSequenceLength, _options.Truncation, req.Log));
+                _options.DisplayNames(req.ClassNames), req.Device, req.DType, _options.MaxSequenceLength, _options.Truncation, req.Log,
+                _options.AnswerLoss));
     }
+}
+
+/// <summary>The training objective of <see cref="PromptedDecoderClassifierTrainer"/> (<see cref="PromptedDecoderClassifierTrainer.Options.AnswerLoss"/>).</summary>
+public enum AnswerLoss
+{
+    /// <summary>Cross-entropy of every answer token over the whole vocabulary (supervised fine-tuning, the reference experiment).</summary>
+    FullVocabulary,
+
+    /// <summary>Cross-entropy over the options' first tokens at the answer position (classification over the C options).</summary>
+    Options,
 }

@@ -63,12 +63,16 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
     /// <summary>
     /// From scratch: learning rate 5e-3, 4 epochs (times the scale), the common from-scratch settings and
     /// <see cref="FromScratchPrompt"/>: a random decoder understands no instruction, so the reference prompt's ~70 tokens of
-    /// instructions would only cost compute.
+    /// instructions would only cost compute; and <see cref="AnswerLoss.Options"/>, the loss over the option scores that classification
+    /// reads, since a random decoder has no language to keep.
     /// </summary>
     protected override void FromScratch(PromptedDecoderClassifierTrainer.Options o, double epochScale)
     {
         CommonFromScratch(o, 5e-3, 4 * epochScale);
         o.PromptTemplate = FromScratchPrompt;
+        // A random decoder has no language to keep: train on the option scores that classification reads, not the full 151,936-token
+        // vocabulary (that projection and its softmax were most of a tiny Qwen3's training step).
+        o.AnswerLoss = AnswerLoss.Options;
     }
 
     /// <summary>The reference experiment for Qwen3-0.6B: lr 1.2e-5, batch 12 × 8, warmup 1%, one epoch, cosine, bf16, 512 tokens.</summary>

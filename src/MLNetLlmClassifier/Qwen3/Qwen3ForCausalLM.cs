@@ -1,3 +1,4 @@
+using MLNetLlmClassifier.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,6 +37,7 @@ public sealed class Qwen3RMSNorm : nn.Module<Tensor, Tensor>
     /// <summary>Normalises <paramref name="x"/> over its last dimension.</summary>
     public override Tensor forward(Tensor x)
     {
+        using var phase = StepProfiler.Measure("rms norm");
         using var scope = NewDisposeScope();
         var h = x.to(ScalarType.Float32);
         h = h * torch.rsqrt(h.pow(2).mean([-1], keepdim: true) + eps);
@@ -71,24 +73,31 @@ public sealed class Qwen3Attention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
     /// <returns>[B,T,D].</returns>
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
     {
+        using var phase = StepProfiler.Measure("attention (q/k/v/o projections)");
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
         // q_norm/k_norm normalise each head's d values, BEFORE the rotation (HF: q_norm(q_proj(x).view(...)).transpose(1, 2)).
         var q = q_norm.call(q_proj.call(x).view(b, t, numHeads, headDim)).transpose(1, 2);      // [B,Hq,T,d]
         var k = k_norm.call(k_proj.call(x).view(b, t, numKvHeads, headDim)).transpose(1, 2);    // [B,Hkv,T,d]
         var v = v_proj.call(x).view(b, t, numKvHeads, headDim).transpose(1, 2);                  // [B,Hkv,T,d]
-        q = ApplyRotary(q, cos, sin);
-        k = ApplyRotary(k, cos, sin);
+        using (StepProfiler.Measure("rotary (apply)"))
+        {
+            q = ApplyRotary(q, cos, sin);
+            k = ApplyRotary(k, cos, sin);
+        }
         // GQA: query head h uses key/value head h / (Hq/Hkv), i.e. HF's repeat_kv = repeat_interleave on the head axis.
         int groups = numHeads / numKvHeads;
         if (groups > 1)
         {
+            using var gqa = StepProfiler.Measure("attention (GQA key/value repeat)");
             k = k.repeat_interleave(groups, dim: 1);
             v = v.repeat_interleave(groups, dim: 1);
         }
         // Scale 1/sqrt(d) (SDPA's default = HF's head_dim**-0.5). Fused kernels accumulate the softmax in float32 for bf16 inputs.
-        var y = F.scaled_dot_product_attention(q, k, v, attn_mask: mask, p: training ? dropout : 0.0, is_casual: mask is null);
-        y = y.transpose(1, 2).reshape(b, t, numHeads * headDim);
+        Tensor y;
+        using (StepProfiler.Measure("attention (SDPA)"))
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask: mask, p: training ? dropout : 0.0, is_casual: mask is null)
+                .transpose(1, 2).reshape(b, t, numHeads * headDim);
         return o_proj.call(y).MoveToOuterDisposeScope();
     }
 
@@ -117,6 +126,7 @@ public sealed class Qwen3MLP : nn.Module<Tensor, Tensor>
     /// <summary>[...,D] to [...,D].</summary>
     public override Tensor forward(Tensor x)
     {
+        using var phase = StepProfiler.Measure("mlp");
         using var scope = NewDisposeScope();
         return down_proj.call(F.silu(gate_proj.call(x)) * up_proj.call(x)).MoveToOuterDisposeScope();
     }
@@ -175,6 +185,7 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         var device = inputIds.device;
+        var maskPhase = StepProfiler.Measure("mask, positions, rotary table");
         Tensor positionIds;
         Tensor? mask = null;
         if (attentionMask is null)
@@ -193,8 +204,11 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
             mask = (causal & real.view(b, 1, 1, t)) | torch.eye(t, dtype: ScalarType.Bool, device: device);
         }
         var (cos, sin) = RotaryCosSin(positionIds, embed_tokens.weight!.dtype);
+        maskPhase.Dispose();
 
-        var h = embed_tokens.call(inputIds);
+        Tensor h;
+        using (StepProfiler.Measure("embedding"))
+            h = embed_tokens.call(inputIds);
         foreach (var layer in layers)
         {
             var next = layer.call(h, cos, sin, mask);
@@ -339,6 +353,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">Wrong shapes, or a position or token id out of range.</exception>
     public Tensor LogitsAt(Tensor hidden, Tensor positions, Tensor? tokenIds = null)
     {
+        using var phase = StepProfiler.Measure("lm head");
         using var scope = NewDisposeScope();
         if (hidden.dim() != 3 || hidden.shape[2] != Config.HiddenSize)
             throw new ArgumentException($"hidden must be [batch, time, {Config.HiddenSize}], got [{string.Join(", ", hidden.shape)}].", nameof(hidden));
@@ -375,6 +390,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     // Out-of-range indices would surface as an opaque libtorch error (a device-side assert on CUDA): name the culprit instead.
     private static void CheckIndices(Tensor indices, long upper, string argument, string what)
     {
+        using var phase = StepProfiler.Measure("input checks (host sync)");
         if (indices.numel() == 0) return;
         if (indices.min().item<long>() >= 0 && indices.max().item<long>() < upper) return;
         var bad = (indices.lt(0) | indices.ge(upper)).nonzero()[0].cpu().data<long>().ToArray();

@@ -31,6 +31,12 @@ internal sealed class AdamW : IDisposable
     private readonly double _beta1, _beta2, _eps, _weightDecay;
     private long _step;
 
+    /// <summary>
+    /// Whether float32 parameters in CPU memory are updated by <see cref="FusedAdamWCpu"/> (one pass over memory) rather than by
+    /// libtorch operations (about nine). Same arithmetic; tests switch it off to compare the two. Default true.
+    /// </summary>
+    internal bool UseFusedCpuKernels { get; set; } = true;
+
     public AdamW(IEnumerable<Parameter> parameters, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
     {
         _beta1 = beta1; _beta2 = beta2; _eps = eps; _weightDecay = weightDecay;
@@ -61,14 +67,20 @@ internal sealed class AdamW : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         Tensor? total = null;
+        double fused = 0;
         foreach (var s in _slots)
         {
             var g = s.Param.grad;
             if (g is null) continue;
+            if (UseFusedCpuKernels && FusedAdamWCpu.Supports(g))
+            {
+                fused += FusedAdamWCpu.SquaredNorm(g);
+                continue;
+            }
             var sq = g.to(ScalarType.Float32).pow(2).sum();
             total = total is null ? sq : total.add_(sq);
         }
-        return total is null ? 0 : Math.Sqrt(total.item<float>());
+        return Math.Sqrt(fused + (total is null ? 0 : total.item<float>()));
     }
 
     /// <summary>
@@ -90,6 +102,13 @@ internal sealed class AdamW : IDisposable
             using var scope = NewDisposeScope();
             var grad = s.Param.grad;
             if (grad is null) continue;
+            if (UseFusedCpuKernels && !s.OwnsMaster && FusedAdamWCpu.Supports(s.Master) && FusedAdamWCpu.Supports(grad))
+            {
+                FusedAdamWCpu.Update(s.Master, grad, s.ExpAvg, s.ExpAvgSq, new FusedAdamWCpu.Step(
+                    Decay: s.Decay && _weightDecay != 0 ? (float)(1 - lr * _weightDecay) : 1f, (float)_beta1, (float)_beta2,
+                    (float)gradScale, (float)stepSize, (float)bc2Sqrt, (float)_eps));
+                continue;
+            }
             var g = grad.dtype == ScalarType.Float32 ? grad : grad.to(ScalarType.Float32);
             if (gradScale != 1.0) g = g.mul(gradScale);
             if (s.Decay && _weightDecay != 0) s.Master.mul_(1 - lr * _weightDecay);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MLNetLlmClassifier.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -103,6 +104,7 @@ internal sealed class TrainingLoop
                 for (int b = 0; b < batches.Count && step < totalSteps && !stoppedEarly; b += accum)
                 {
                     _ct.ThrowIfCancellationRequested();
+                    var stepPhase = StepProfiler.Measure("step, unattributed (batching, bookkeeping)");
                     var t0 = clock.Elapsed;
                     int micro = Math.Min(accum, batches.Count - b);
                     int stepRows = 0;
@@ -113,19 +115,30 @@ internal sealed class TrainingLoop
                         var idx = batches[b + m];
                         var rows = idx.Select(i => train[i]).ToArray();
                         var labels = idx.Select(i => trainLabels[i]).ToArray();
-                        var loss = model.Loss(rows, labels, lossSettings);
-                        double value = loss.item<float>();
+                        Tensor loss;
+                        using (StepProfiler.Measure(StepProfiler.UnattributedForward))
+                            loss = model.Loss(rows, labels, lossSettings);
+                        double value;
+                        using (StepProfiler.Measure("loss to host (sync)"))
+                            value = loss.item<float>();
                         if (!double.IsFinite(value)) throw new TrainingDivergedException(step + 1, value);
-                        (micro == 1 ? loss : loss / micro).backward();
+                        using (StepProfiler.Measure("backward"))
+                            (micro == 1 ? loss : loss / micro).backward();
                         lossSum += value;
                         stepRows += rows.Length;
                     }
-                    double norm = optimizer.GradientNorm();
+                    double norm;
+                    using (StepProfiler.Measure("gradient norm"))
+                        norm = optimizer.GradientNorm();
                     if (!double.IsFinite(norm)) throw new TrainingDivergedException(step + 1, norm);
                     double scale = s.MaxGradientNorm > 0 && norm > s.MaxGradientNorm ? s.MaxGradientNorm / (norm + 1e-6) : 1.0;
                     double lr = LearningRate.At(step, totalSteps, warmupSteps, s.LearningRate, s.Schedule);
-                    optimizer.Step(lr, scale);
-                    optimizer.ZeroGrad();
+                    using (StepProfiler.Measure("optimizer (AdamW)"))
+                        optimizer.Step(lr, scale);
+                    using (StepProfiler.Measure("zero grad"))
+                        optimizer.ZeroGrad();
+                    stepPhase.Dispose();
+                    StepProfiler.EndOf("step");
                     step++;
                     rowsSeen += stepRows;
                     trainSeconds += (clock.Elapsed - t0).TotalSeconds;
@@ -228,6 +241,7 @@ internal sealed class TrainingLoop
                 nll += -logp.gather(1, y.unsqueeze(1)).sum().item<float>();
                 var arg = logp.argmax(1).data<long>().ToArray();
                 for (int k = 0; k < idx.Length; k++) predicted[idx[k]] = arg[k];
+                StepProfiler.EndOf("evaluation batch");
             }
             var (acc, f1) = AccuracyAndMacroF1(labels, predicted, model.NumClasses);
             return new EvaluationRecord(step, epoch, nll / rows.Count, acc, f1, rows.Count);
