@@ -198,6 +198,30 @@ public class PromptedDecoderClassifierModelTests
     }
 
     [TestMethod]
+    public void TheOptionsLossIsTheCrossEntropyOfTheScoresClassificationReads()
+    {
+        using var scope = NewDisposeScope();
+        using var options = PromptedDecoderClassifierModel.Create(_folder.Path, ["w", "x", "y", "z"], Template, null, ["w", "x", "y", "z"],
+            CPU, ScalarType.Float32, 128, TruncationSide.Right, null, AnswerLoss.Options);
+        var rows = Texts.Select(t => options.Encode(t, null)).ToArray();
+        long[] labels = [2, 0, 3];
+        float[] weights = [1, 2, 0.5f, 3];
+        var logp = options.ClassLogProbabilities(rows).detach();
+        // Independent: mean over rows of -log p(label) from the classification scores, then weighted and smoothed as cross_entropy.
+        double plain = -Enumerable.Range(0, 3).Average(i => (double)logp[i, labels[i]].item<float>());
+        Assert.AreEqual(plain, options.Loss(rows, labels, new LossSettings(null, 0)).item<float>(), 1e-5, "plain");
+        double wsum = labels.Sum(l => (double)weights[l]);
+        double weighted = -Enumerable.Range(0, 3).Sum(i => weights[labels[i]] * (double)logp[i, labels[i]].item<float>()) / wsum;
+        Assert.AreEqual(weighted, options.Loss(rows, labels, new LossSettings(tensor(weights), 0)).item<float>(), 1e-5, "class weights");
+        double eps = 0.2;
+        double smoothed = Enumerable.Range(0, 3).Average(i => -(1 - eps) * logp[i, labels[i]].item<float>() - eps * logp[i].mean().item<float>());
+        Assert.AreEqual(smoothed, options.Loss(rows, labels, new LossSettings(null, eps)).item<float>(), 1e-5, "label smoothing over the options");
+        // And it is not the full-vocabulary objective.
+        double full = _single.Loss(rows, labels, new LossSettings(null, 0)).item<float>();
+        Assert.IsGreaterThan(0.5, Math.Abs(full - plain), $"the options loss {plain} should differ from the vocabulary loss {full}");
+    }
+
+    [TestMethod]
     public void ASecondTextColumnIsRefused() =>
         Assert.ThrowsExactly<ArgumentException>(() => _single.Encode("a", "b"));
 }
