@@ -50,10 +50,12 @@ internal sealed class OptionsClassFlags
 {
     private readonly List<(Option<string?> Flag, string Member)> _flags = [];
 
-    public OptionsClassFlags(Type optionsType)
+    /// <param name="optionsType">The options class.</param>
+    /// <param name="except">Members that get no flag here.</param>
+    public OptionsClassFlags(Type optionsType, IReadOnlyCollection<string>? except = null)
     {
         foreach (var o in OptionCatalog.Describe(optionsType))
-            if (o.Alias is { } alias)
+            if (o.Alias is { } alias && except?.Contains(o.Name) != true)
                 _flags.Add((new Option<string?>(alias) { Description = $"{o.Summary ?? o.Name} (option {o.Name})" }, o.Name));
     }
 

@@ -26,6 +26,18 @@ internal sealed class ServeMetrics
     /// <summary>Reads the queue's current length when the metrics are rendered.</summary>
     public Func<int>? QueueLength { get; set; }
 
+    /// <summary>Texts scored so far.</summary>
+    public long TextsScored
+    {
+        get { lock (_lock) return _texts; }
+    }
+
+    /// <summary>Batches scored so far.</summary>
+    public long BatchesScored
+    {
+        get { lock (_lock) return _batchSize.Count; }
+    }
+
     /// <summary>Counts a finished request.</summary>
     public void Request(string path, int statusCode, TimeSpan elapsed)
     {
@@ -73,6 +85,8 @@ internal sealed class ServeMetrics
         private readonly long[] _counts = new long[bounds.Length];
         private long _count;
         private double _sum;
+
+        public long Count => _count;
 
         public void Observe(double value)
         {

@@ -187,4 +187,39 @@ public class ModelColumnsAndScoringTests
         Assert.AreEqual(4, health.GetProperty("classes").GetArrayLength());
         StringAssert.Contains(await client.GetStringAsync("/metrics"), "mlnetllm_texts_total 4");
     }
+
+    [TestMethod]
+    public void ServeBenchMeasuresTheBaselineAndTheServerOnLoopbackWithinItsBounds()
+    {
+        var (code, output) = CliTests.Run("serve-bench", "--model", _zip, "--requests", "6", "--seconds", "60", "--concurrency", "1,3", "--json");
+        Assert.AreEqual(0, code, output);
+        var levels = JsonDocument.Parse(output).RootElement.EnumerateArray().ToList();
+        Assert.AreEqual(5, levels.Count, "the PredictionEngine baseline, then two server modes at two concurrencies");
+        StringAssert.StartsWith(levels[0].GetProperty("mode").GetString(), "PredictionEngine");
+        CollectionAssert.AreEqual(new[] { 1, 1, 3, 1, 3 }, levels.Select(l => l.GetProperty("concurrency").GetInt32()).ToArray());
+        Assert.IsTrue(levels.All(l => l.GetProperty("requests").GetInt32() == 6), "each level sends exactly --requests requests");
+        Assert.IsTrue(levels.All(l => l.GetProperty("requestsPerSecond").GetDouble() > 0 && l.GetProperty("p99Ms").GetDouble() >= l.GetProperty("p50Ms").GetDouble()));
+        Assert.AreEqual(1.0, levels[4].GetProperty("meanBatchSize").GetDouble(), "--max-batch 1 scores one text per batch");
+    }
+
+    [TestMethod]
+    public void ExportWritesAHuggingFaceFolderWithLabelMapsThatReloadsToTheSameScores()
+    {
+        var folder = _temp.File("exported");
+        var (code, output) = CliTests.Run("export", "--model", _zip, "--out", folder, "--verify-rows", "4");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "Verified: reloaded from the folder");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!.AsObject();
+        Assert.AreEqual("BertForSequenceClassification", config["architectures"]![0]!.GetValue<string>());
+        using var scorer = ModelScorer.Load(_zip);
+        for (int i = 0; i < scorer.ClassNames.Count; i++)
+        {
+            Assert.AreEqual(scorer.ClassNames[i], config["id2label"]![i.ToString(System.Globalization.CultureInfo.InvariantCulture)]!.GetValue<string>());
+            Assert.AreEqual(i, config["label2id"]![scorer.ClassNames[i]]!.GetValue<int>());
+        }
+        // A second export into the now non-empty folder needs --overwrite.
+        (code, output) = CliTests.Run("export", "--model", _zip, "--out", folder);
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "not empty");
+    }
 }
