@@ -20,6 +20,9 @@ internal static class ServeBenchCommand
     /// <summary>One measured level.</summary>
     internal sealed record Level(string Mode, int Concurrency, int Requests, double Seconds, double RequestsPerSecond, double P50Ms, double P99Ms, double MeanBatchSize);
 
+    /// <summary>PredictionEngine calls before the baseline is measured.</summary>
+    private const int WarmUpCalls = 8;
+
     private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 
     public static Command Create()
@@ -73,8 +76,9 @@ internal static class ServeBenchCommand
         double maxSeconds, ServeOptions options, bool unbatched, TextWriter log)
     {
         var results = new List<Level>();
-        // Baseline: one row per PredictionEngine call, one caller (an engine is not thread-safe).
-        scorer.ScoreOne(new TextPair(texts[0]));
+        // Baseline: one row per PredictionEngine call, one caller (an engine is not thread-safe). Warm-up calls first, as the
+        // server's levels get (one request per connection), plus a few for the engine's first-call costs.
+        for (int i = 0; i < WarmUpCalls; i++) scorer.ScoreOne(new TextPair(texts[i % texts.Count]));
         var latencies = new List<double>();
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < maxRequests && sw.Elapsed.TotalSeconds < maxSeconds; i++)

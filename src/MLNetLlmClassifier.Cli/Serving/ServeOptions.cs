@@ -18,9 +18,9 @@ internal sealed class ServeOptions
     [CommandLineAlias("--max-batch")]
     public int MaxBatchSize { get; set; } = 32;
 
-    /// <summary>Longest time, in milliseconds, the first text of a batch waits for others to join it before the batch is scored. Default 5.</summary>
+    /// <summary>Longest time, in milliseconds, the first text of a batch waits for others to join it before the batch is scored. Default 0: texts that arrive while a batch is scored form the next one, so batches still grow with the load; 2 to 5 fills batches on a GPU, where a full batch costs about as much as one text.</summary>
     [CommandLineAlias("--max-wait-ms")]
-    public double MaxWaitMilliseconds { get; set; } = 5;
+    public double MaxWaitMilliseconds { get; set; }
 
     /// <summary>Most texts waiting to be scored; a request that would exceed it is answered 429 (Too Many Requests). Default 1024.</summary>
     [CommandLineAlias("--max-queue")]
