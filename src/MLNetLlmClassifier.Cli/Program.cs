@@ -26,6 +26,9 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(SweepCommand.Create());
         root.Subcommands.Add(OptionsCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(Serving.ServeCommand.Create());
+        root.Subcommands.Add(Serving.ServeBenchCommand.Create());
         return root;
     }
 }

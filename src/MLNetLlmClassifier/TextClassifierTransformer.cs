@@ -31,9 +31,13 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     private readonly string[] _classNames;
     private bool _disposed;
 
+    /// <summary>A folder the transformer owns and deletes when disposed (the tokenizer files of a model loaded from a zip).</summary>
+    private readonly string? _ownedFolder;
+
     internal TextClassifierTransformer(IHostEnvironment env, ITrainableClassifier model, ClassifierColumns columns,
-        IReadOnlyList<string> classNames, int batchSize, TrainingSummary? summary)
+        IReadOnlyList<string> classNames, int batchSize, TrainingSummary? summary, string? ownedFolder = null)
     {
+        _ownedFolder = ownedFolder;
         _host = env.Register(nameof(TextClassifierTransformer));
         _model = model;
         Columns = columns;
@@ -209,6 +213,11 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
         if (_disposed) return;
         _disposed = true;
         _model.Dispose();
+        if (_ownedFolder is not null)
+        {
+            try { Directory.Delete(_ownedFolder, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
     }
 }
 

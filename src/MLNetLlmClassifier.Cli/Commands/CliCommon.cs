@@ -42,6 +42,29 @@ internal static class CliCommon
             LabelNames = r.GetValue(LabelNames) is { } names ? ParseLabelNames(names) : null,
         };
 
+        /// <summary>
+        /// The options as given, each one not given on the command line taken from <paramref name="remembered"/> (the columns a
+        /// saved model was trained with, <see cref="ModelFile.ReadColumns"/>) when there is one.
+        /// </summary>
+        public TextFileOptions Read(ParseResult r, TextFileOptions? remembered)
+        {
+            var given = Read(r);
+            if (remembered is null) return given;
+            bool Given(Option o) => r.GetResult(o) is { Implicit: false };
+            return new TextFileOptions
+            {
+                LabelColumn = Given(LabelColumn) ? given.LabelColumn : remembered.LabelColumn,
+                TextColumns = Given(TextColumn) ? given.TextColumns : remembered.TextColumns,
+                Sentence2Column = Given(Text2Column) ? given.Sentence2Column : remembered.Sentence2Column,
+                HasHeader = Given(HasHeader) ? given.HasHeader : remembered.HasHeader,
+                LabelNames = Given(LabelNames) ? given.LabelNames : remembered.LabelNames,
+            };
+        }
+
+        /// <summary>Whether any of the column options was given on the command line.</summary>
+        public bool AnyGiven(ParseResult r) =>
+            new Option[] { LabelColumn, TextColumn, Text2Column, HasHeader, LabelNames }.Any(o => r.GetResult(o) is { Implicit: false });
+
         private static Dictionary<string, string> ParseLabelNames(string list)
         {
             var map = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -214,8 +237,11 @@ internal static class CliCommon
         }
     }
 
-    /// <summary>Saves an ML.NET model atomically: a temporary file in the same folder, then a rename.</summary>
-    public static void SaveModelAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+    /// <summary>
+    /// Saves an ML.NET model atomically: a temporary file in the same folder, then a rename. <paramref name="columns"/>, when given,
+    /// records the data-file columns the model was trained with (see <see cref="ModelFile.ColumnsEntry"/>).
+    /// </summary>
+    public static void SaveModelAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path, TextFileOptions? columns = null)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -223,6 +249,7 @@ internal static class CliCommon
         try
         {
             ml.Model.Save(model, schema, tmp);
+            if (columns is not null) ModelFile.WriteColumns(tmp, columns);
             File.Move(tmp, full, overwrite: true);
         }
         finally

@@ -28,15 +28,33 @@ internal static class EvaluateCommand
         data.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(r, () =>
         {
-            var table = TextClassificationFile.Load(r.GetValue(test)!, data.Read(r));
+            var modelPath = r.GetValue(model)!;
+            var remembered = ModelFile.ReadColumns(modelPath);
+            var table = LoadTable(r.GetValue(test)!, data, r, remembered, quiet: r.GetValue(json));
             var ml = new MLContext(seed: 1);
-            var loaded = ModelFile.Load(ml, r.GetValue(model)!);
+            var loaded = ModelFile.Load(ml, modelPath);
             using var _ = loaded as IDisposable;
             var report = Evaluate(ml, loaded, table, ScoresAreLogits(loaded));
             Console.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToMarkdownTable());
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// Reads a labelled file with the column options given, each one not given taken from the columns the model was trained with
+    /// (<paramref name="remembered"/>, null for a model.zip that does not record them). The model's label renaming applies to the labels
+    /// it names; labels already written as class names stay as they are.
+    /// </summary>
+    internal static TextClassificationTable LoadTable(string path, CliCommon.DataOptions data, ParseResult r, TextFileOptions? remembered, bool quiet)
+    {
+        var options = data.Read(r, remembered);
+        if (remembered is not null && !quiet && !data.AnyGiven(r))
+            Console.Error.WriteLine($"Reading {path} with the columns the model was trained with: {ModelFile.Describe(options)}.");
+        if (remembered?.LabelNames is not { } names || !ReferenceEquals(options.LabelNames, names))
+            return TextClassificationFile.Load(path, options);
+        var table = TextClassificationFile.Load(path, options with { LabelNames = null });
+        return new TextClassificationTable(table.Select(row => names.TryGetValue(row.Label, out var n) ? row with { Label = n } : row), table.Source);
     }
 
     /// <summary>
@@ -119,9 +137,12 @@ internal static class EvaluateCommand
     }
 
     /// <summary>The class names of a scored view: the Score column's slot names, else 0, 1, ...</summary>
-    internal static string[] ClassNames(IDataView scored)
+    internal static string[] ClassNames(IDataView scored) => ClassNames(scored.Schema);
+
+    /// <summary>The class names of a scored schema: the Score column's slot names, else 0, 1, ...</summary>
+    internal static string[] ClassNames(DataViewSchema scored)
     {
-        var score = scored.Schema["Score"];
+        var score = scored["Score"];
         if (score.HasSlotNames())
         {
             VBuffer<ReadOnlyMemory<char>> names = default;

@@ -55,7 +55,7 @@ internal static class TrainCommand
             var (pipeline, fitted) = ClassifierPipeline.Fit(ml, family, options, trainTable, validTable);
             using (fitted as IDisposable)
             {
-                CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!);
+                CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!, fileOptions);
                 if (fitted is TextClassifierTransformer { TrainingSummary: { } s })
                 {
                     Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s ({s.Steps} steps, {s.RowsPerSecond:F1} rows/s); saved {r.GetValue(output)}.");

@@ -174,7 +174,7 @@ public static class TextClassificationFile
         AtomicFile.WriteAllText(path, sb.ToString());
     }
 
-    private static string ReadAllText(Stream stream, string displayName)
+    internal static string ReadAllText(Stream stream, string displayName)
     {
         try
         {
@@ -188,7 +188,7 @@ public static class TextClassificationFile
         }
     }
 
-    private static char ChooseSeparator(string text, string displayName, char? separator)
+    internal static char ChooseSeparator(string text, string displayName, char? separator)
     {
         if (separator is char s) return s;
         string ext = Path.GetExtension(displayName).ToLowerInvariant();

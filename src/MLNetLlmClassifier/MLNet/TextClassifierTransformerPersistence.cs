@@ -148,6 +148,7 @@ internal static class TextClassifierTransformerPersistence
 
         var tmp = Path.Combine(Path.GetTempPath(), $"mlnetllm-load-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
+        bool handedOver = false;
         try
         {
             foreach (var f in files)
@@ -168,11 +169,16 @@ internal static class TextClassifierTransformerPersistence
                 model.Dispose();
                 throw new InvalidDataException($"Model directory '{r.Directory}': the classifier has {model.NumClasses} classes but the header lists {classNames.Length}.");
             }
-            return new TextClassifierTransformer(env, model, cols, classNames, batchSize, summary: null);
+            // The classifier reads its tokenizer files from the folder again when it is saved or exported: the folder stays, without
+            // the weights (already in memory), until the transformer is disposed.
+            File.Delete(Path.Combine(tmp, Checkpoints.HfModelFolder.WeightsFileName));
+            var transformer = new TextClassifierTransformer(env, model, cols, classNames, batchSize, summary: null, ownedFolder: tmp);
+            handedOver = true;
+            return transformer;
         }
         finally
         {
-            Directory.Delete(tmp, recursive: true);
+            if (!handedOver) Directory.Delete(tmp, recursive: true);
         }
     }
 }

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using MLNetLlmClassifier.Families;
+
+namespace MLNetLlmClassifier.Cli.Commands;
+
+/// <summary>
+/// <c>mlnet-llm export</c>: writes the classifier of a model.zip as a standard Hugging Face folder
+/// (<see cref="TextClassifierTransformer.ExportHuggingFaceFolder"/>: config.json with id2label/label2id for BERT, model.safetensors,
+/// tokenizer files, mlnet-classifier.json), then verifies it: the folder is loaded back by our own loader and its class probabilities
+/// must equal the model's on texts of the embedded AG News sample.
+/// </summary>
+internal static class ExportCommand
+{
+    /// <summary>Largest difference of a class probability between the model and its export that the verification accepts.</summary>
+    internal const double Tolerance = 1e-5;
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip) of a checkpoint family (bert, qwen3-prompted).", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder to write (must not exist or be empty unless --overwrite).", Required = true };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing, non-empty folder." };
+        var rows = new Option<int>("--verify-rows") { Description = "Texts on which the reloaded export is compared with the model. Default 16.", DefaultValueFactory = _ => 16 };
+        var cmd = new Command("export", "Write a model's classifier as a Hugging Face folder (config.json with id2label/label2id, model.safetensors, tokenizer) and verify it loads back with the same scores.");
+        foreach (var o in new Option[] { model, output, overwrite, rows }) cmd.Options.Add(o);
+        cmd.SetAction(r => CliCommon.Run(r, () =>
+        {
+            string folder = r.GetValue(output)!;
+            CliCommon.CheckOutputFolder(folder, "--out");
+            int n = r.GetValue(rows);
+            if (n is < 1 or > 2000) throw new ArgumentException($"--verify-rows = {n} must be 1 to 2000.");
+            var ml = new MLContext(seed: 1);
+            var loaded = ModelFile.Load(ml, r.GetValue(model)!);
+            using var _ = loaded as IDisposable;
+            var classifier = (loaded as IEnumerable<ITransformer>)?.OfType<TextClassifierTransformer>().FirstOrDefault()
+                ?? throw new ArgumentException($"{r.GetValue(model)} holds no classifier of a checkpoint family ({string.Join(", ", ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f => f.Name))}): only those export to a Hugging Face folder.");
+            classifier.ExportHuggingFaceFolder(folder, r.GetValue(overwrite));
+            double diff = Verify(ml, classifier, folder, n);
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!.AsObject();
+            Console.WriteLine($"Exported the {classifier.Family.Name} classifier ({classifier.ClassNames.Count} classes) to {folder}: " +
+                              string.Join(", ", Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)) + ".");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Verified: reloaded from the folder, the class probabilities of {n} texts differ from the model's by at most {diff:E2} (tolerance {Tolerance:E0})."));
+            if (config["id2label"] is JsonObject id2label)
+                Console.WriteLine($"config.json: architectures {config["architectures"]?.ToJsonString()}, id2label {id2label.ToJsonString()}, label2id {config["label2id"]?.ToJsonString()}.");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Loads the exported folder with our loader and returns the largest difference of a class probability from the model's.</summary>
+    /// <exception cref="InvalidDataException">The difference exceeds <see cref="Tolerance"/> (the folder stays, for inspection).</exception>
+    internal static double Verify(MLContext ml, TextClassifierTransformer classifier, string folder, int rows)
+    {
+        var texts = EmbeddedData.LoadAgNewsSample().Take(rows).Select(row => row.Text).ToList();
+        var texts2 = classifier.Columns.Text2Column is null ? null : texts.Select(t => (string?)new string(t.Reverse().ToArray())).ToList();
+        var expected = classifier.Predict(texts, texts2);
+        var model = ClassifierFamilies.LoadClassifier(folder, classifier.Model.Device);
+        using var reloaded = new TextClassifierTransformer(ml, model, classifier.Columns, classifier.ClassNames, classifier.BatchSize, summary: null);
+        var actual = reloaded.Predict(texts, texts2);
+        double worst = 0;
+        for (int i = 0; i < texts.Count; i++)
+            for (int c = 0; c < expected[i].Length; c++)
+                worst = Math.Max(worst, Math.Abs(expected[i][c] - actual[i][c]));
+        if (!(worst <= Tolerance))
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"The export in {folder} does not reproduce the model: reloaded, a class probability differs by {worst:E2} (tolerance {Tolerance:E0})."));
+        return worst;
+    }
+}
