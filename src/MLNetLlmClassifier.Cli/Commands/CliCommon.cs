@@ -39,22 +39,8 @@ internal static class CliCommon
             TextColumns = TextFileOptions.ParseColumnList(r.GetValue(TextColumn)!),
             Sentence2Column = r.GetValue(Text2Column),
             HasHeader = r.GetValue(HasHeader),
-            LabelNames = r.GetValue(LabelNames) is { } names ? ParseLabelNames(names) : null,
+            LabelNames = r.GetValue(LabelNames) is { } names ? Configuration.OptionsBinder.ParseMap(names, "--label-names") : null,
         };
-
-        private static Dictionary<string, string> ParseLabelNames(string list)
-        {
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var item in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                int eq = item.IndexOf('=');
-                if (eq <= 0 || eq == item.Length - 1)
-                    throw new ArgumentException($"--label-names: '{item}' is not of the form label=name.");
-                if (!map.TryAdd(item[..eq].Trim(), item[(eq + 1)..].Trim()))
-                    throw new ArgumentException($"--label-names: label '{item[..eq].Trim()}' is given twice.");
-            }
-            return map;
-        }
     }
 
     /// <summary>The global <c>--verbose</c> option (on the root command, recursive): print the stack trace of a failure.</summary>
@@ -229,6 +215,14 @@ internal static class CliCommon
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>Prints what looked wrong in the data files (<see cref="TextClassificationTable.Warnings"/>) to stderr, one line each.</summary>
+    public static void PrintWarnings(params TextClassificationTable?[] tables)
+    {
+        foreach (var t in tables)
+            foreach (var w in t?.Warnings ?? [])
+                Console.Error.WriteLine("warning: " + w);
     }
 
     /// <summary>Prints progress lines with a timestamp (plain text, suitable for logs and CI).</summary>

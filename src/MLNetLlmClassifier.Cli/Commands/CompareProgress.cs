@@ -72,6 +72,11 @@ internal abstract class CompareProgress
 
         public override void Report(string model, TrainingProgress p)
         {
+            if (p.Kind is TrainingEventKind.Plan or TrainingEventKind.Warning)
+            {
+                Log($"{model}: {p.Message}");
+                return;
+            }
             var t = _tasks[model];
             if (p.TotalSteps > 0) { t.MaxValue = p.TotalSteps; t.Value = p.Step; }
             t.Description = p.Kind switch

@@ -34,6 +34,7 @@ internal static class TrainCommand
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;
+            CliCommon.PrintWarnings(trainTable, validTable);
             var family = ClassifierFamilies.Get(r.GetValue(trainer)!, "--trainer");
             var modelPath = r.GetValue(model);
             if (family.UsesCheckpoint && modelPath is null) throw new ArgumentException($"--model is required for the {family.Name} family (a Hugging Face folder; init-model makes a random one).");
