@@ -90,12 +90,17 @@ public class CliTests
     public void TrainAndPredictWithThePromptedQwen3Decoder()
     {
         var qwen = Path.Combine(_root, "qwen3-tiny");
-        var (code, output) = Run("init-model", "--arch", "qwen3", "--preset", "tiny", "--tokenizer", TestPaths.Shared("models", "qwen3-tokenizer"), "--out", qwen);
+        // The CLI's own embedded tokenizer file, as a user without a Qwen3 download has it (issue 12 item 6).
+        var embedded = Path.Combine(TestPaths.RepoRoot, "src", "MLNetLlmClassifier.Cli", "Data", "qwen3-tokenizer.json.gz");
+        var (code, output) = Run("init-model", "--arch", "qwen3", "--preset", "tiny", "--tokenizer", embedded, "--out", qwen);
         Assert.AreEqual(0, code, output);
         var zip = Path.Combine(_root, "qwen3.zip");
         (code, output) = Run([.. new[] { "train", "--trainer", "qwen3", "--model", qwen, "--train", _test, "--out", zip,
-            "--epochs", "1", "--lr", "5e-3", "--batch-size", "16", "--max-length", "160" }, .. Columns]);
+            "--epochs", "1", "--lr", "5e-3", "--batch-size", "16", "--max-length", "160", "--grad-accum", "1",
+            "--instruction", "Read the text below and pick its topic.", "--question", "Which topic is it?" }, .. Columns]);
         Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "effective batch 16");
+        StringAssert.Contains(output, "random weights (init-model)");
         (code, output) = Run("predict", "--model", zip, "--text", "the football team scored a late goal");
         Assert.AreEqual(0, code, output);
         StringAssert.Contains(output, "PredictedLabel: ");
