@@ -50,6 +50,16 @@ internal static class CliCommon
         Recursive = true,
     };
 
+    /// <summary>The global <c>--log-file</c> option: everything printed also goes to this file, and progress is plain timestamped lines.</summary>
+    public static readonly Option<string?> LogFile = new("--log-file")
+    {
+        Description = "Also write everything the command prints to this file (appended); progress is then plain timestamped lines instead of a live bar.",
+        Recursive = true,
+    };
+
+    /// <summary>Whether a <c>--log-file</c> is being written (progress is then plain lines, which read well in a file).</summary>
+    public static bool LoggingToFile { get; private set; }
+
     /// <summary>Environment variable that turns on <see cref="Verbose"/> when set to 1 or true.</summary>
     public const string VerboseVariable = "MLNETLLM_VERBOSE";
 
@@ -57,7 +67,48 @@ internal static class CliCommon
     private const int MaxErrorLine = 4000;
 
     /// <summary>Runs a command body inside the CLI's error boundary (see <see cref="Run(bool, Func{int})"/>), verbose as the parse result says.</summary>
-    public static int Run(ParseResult r, Func<int> body) => Run(r.GetValue(Verbose), body);
+    public static int Run(ParseResult r, Func<int> body)
+    {
+        if (r.GetValue(LogFile) is not { } path) return Run(r.GetValue(Verbose), body);
+        StreamWriter file;
+        try
+        {
+            file = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            Console.Error.WriteLine($"error: --log-file {path} cannot be written: {OneLine(e.Message)}");
+            return 1;
+        }
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        using (file)
+        {
+            Console.SetOut(new TeeWriter(stdout, file));
+            Console.SetError(new TeeWriter(stderr, file));
+            LoggingToFile = true;
+            try
+            {
+                file.WriteLine($"[{DateTime.Now:yyyy-MM-dd HH:mm:ss}] mlnet-llm {string.Join(' ', r.Tokens.Select(t => t.Value))}");
+                return Run(r.GetValue(Verbose), body);
+            }
+            finally
+            {
+                LoggingToFile = false;
+                Console.SetOut(stdout);
+                Console.SetError(stderr);
+            }
+        }
+    }
+
+    /// <summary>Writes to two writers (the console and the log file).</summary>
+    private sealed class TeeWriter(TextWriter first, TextWriter second) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => first.Encoding;
+        public override void Write(char value) { first.Write(value); second.Write(value); }
+        public override void Write(string? value) { first.Write(value); second.Write(value); }
+        public override void WriteLine(string? value) { first.WriteLine(value); second.WriteLine(value); }
+        public override void Flush() { first.Flush(); second.Flush(); }
+    }
 
     /// <summary>
     /// The CLI's one error boundary: runs a command body and turns any failure into one line <c>error: ...</c> on stderr

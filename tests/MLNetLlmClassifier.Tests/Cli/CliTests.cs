@@ -87,6 +87,25 @@ public class CliTests
     }
 
     [TestMethod]
+    public void LogFileGetsThePlanAndTheProgressLines()
+    {
+        var zip = Path.Combine(_root, "logged.zip");
+        var log = Path.Combine(_root, "train.log");
+        var (code, output) = Run([.. new[] { "train", "--trainer", "bert", "--model", _model, "--train", _test, "--out", zip,
+            "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--log-file", log }, .. Columns]);
+        Assert.AreEqual(0, code, output);
+        var text = File.ReadAllText(log);
+        StringAssert.Contains(text, "mlnet-llm train");
+        StringAssert.Contains(text, "plan: batch 16 x accumulation 1 = effective batch 16");
+        StringAssert.Contains(text, "training finished after 3 steps");
+        StringAssert.Contains(text, "saved " + zip);
+        // Progress lines are timestamped and fit an 80-column terminal's bar layout.
+        Assert.IsTrue(text.Split('\n').Any(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\[\d\d:\d\d:\d\d\] ")));
+        foreach (int width in new[] { 80, 100, 140 })
+            Assert.IsTrue(MLNetLlmClassifier.Cli.Commands.CompareProgress.BarWidth(width) + MLNetLlmClassifier.Cli.Commands.CompareProgress.DescriptionWidth(width) + 40 <= width);
+    }
+
+    [TestMethod]
     public void TrainAndPredictWithThePromptedQwen3Decoder()
     {
         var qwen = Path.Combine(_root, "qwen3-tiny");
