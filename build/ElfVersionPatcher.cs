@@ -1,4 +1,6 @@
-// Compiled by MSBuild's RoslynCodeTaskFactory (see TorchSharpGlibcxxFix.targets).
+// Compiled by MSBuild's RoslynCodeTaskFactory (see TorchSharpGlibcxxFix.targets), and into the library itself with
+// MLNETLLM_RUNTIME defined (the task class left out), where Torch/TorchNativeFix.cs applies the same patch at run time for
+// apps that reference the library project, whose build does not import these targets.
 // Marks one version requirement (a Vernaux entry of .gnu.version_r) of an ELF64 little-endian
 // shared library as weak (VER_FLG_WEAK = 0x2). Only the two flag bytes change; the file is
 // rewritten through a temporary file and an atomic rename. Anything that is not such a library,
@@ -6,6 +8,7 @@
 using System;
 using System.IO;
 using System.Text;
+#if !MLNETLLM_RUNTIME
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -22,7 +25,7 @@ public class MLNetLlmClassifierWeakenGlibcxxVersion : Task
             try
             {
                 byte[] elf = File.ReadAllBytes(path);
-                int changed = Weaken(elf, Version);
+                int changed = MLNetLlmClassifierElfVersion.Weaken(elf, Version);
                 if (changed < 0) { Log.LogMessage(MessageImportance.Low, "{0}: {1} already weak or absent", path, Version); continue; }
                 string tmp = path + ".glibcxx-fix.tmp";
                 File.WriteAllBytes(tmp, elf);
@@ -36,7 +39,11 @@ public class MLNetLlmClassifierWeakenGlibcxxVersion : Task
         }
         return !Log.HasLoggedErrors;
     }
+}
+#endif
 
+internal static class MLNetLlmClassifierElfVersion
+{
     // Returns the Vernaux offset that was changed, or -1 when nothing needed to change.
     public static int Weaken(byte[] f, string version)
     {

@@ -14,7 +14,7 @@ step() { printf '\n=== %s (%d s)\n' "$*" "$SECONDS"; }
 bin() { echo "samples/$1/bin/Release/net10.0/$1.dll"; }
 
 step "build"
-for project in CompareTrainers ServeModel; do
+for project in CompareTrainers ServeModel QuickStart; do
   dotnet build "samples/$project" -c Release -nologo -v quiet -clp:ErrorsOnly
 done
 
@@ -33,6 +33,16 @@ dotnet "$(bin ServeModel)" --model "$work/serve/serve-model.zip" --text "New chi
 # One line per text: a known class, a probability, the text.
 lines=$(grep -cE $'^(World|Sports|Business|Sci/Tech)\t[01]\\.[0-9]{3}\t' "$work/served.txt" || true)
 [ "$lines" -eq 3 ] || { echo "ServeModel answered $lines well-formed lines of 3" >&2; exit 1; }
+
+step "QuickStart: the README's C# program, on 200 AG News rows with the tiny random checkpoints CompareTrainers built"
+# A header CSV "label,text" (title and description joined) from every 10th row of the AG News sample.
+{ echo "label,text"; awk 'NR % 10 == 1' src/MLNetLlmClassifier.Cli/Data/ag_news_sample.csv \
+    | sed -E 's/^"([0-9])","(.*)","(.*)"$/"\1","\2 \3"/'; } > "$work/quickstart.csv"
+quickstart=$(pwd)/$(bin QuickStart)
+(cd "$work" && dotnet "$quickstart" quickstart.csv compare/bert-tiny-random compare/qwen3-tiny-random) | tee "$work/quickstart.txt"
+for line in "BERT: micro accuracy" "Qwen3: micro accuracy" "Predicted "; do
+  grep -q "^$line" "$work/quickstart.txt" || { echo "QuickStart printed no '$line' line" >&2; exit 1; }
+done
 
 step "notebook samples/notebook/compare-trainers.ipynb"
 tools/run-notebook.sh samples/notebook/compare-trainers.ipynb

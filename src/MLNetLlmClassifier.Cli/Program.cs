@@ -15,6 +15,7 @@ public static class Program
     {
         var root = new RootCommand("mlnet-llm: fine-tune, compare and ship transformer text classifiers (BERT, Qwen3 prompted decoder) inside ML.NET.");
         root.Options.Add(CliCommon.Verbose);
+        root.Options.Add(CliCommon.LogFile);
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(InitModelCommand.Create());

@@ -89,13 +89,29 @@ public abstract class TransformerTrainerOptions
     [CommandLineAlias("--epochs")]
     public double NumberOfEpochs { get; set; } = 1;
 
-    /// <summary>Evaluate on <see cref="ValidationSet"/> every this fraction of an epoch. Default 0.1.</summary>
+    /// <summary>
+    /// Evaluate on <see cref="ValidationSet"/> every this fraction of an epoch, but never more often than every
+    /// <see cref="MinimumEvaluationSteps"/> optimizer steps; the last step is always evaluated. Default 0.1.
+    /// </summary>
     [CommandLineAlias("--eval-interval")]
     public double EvaluationInterval { get; set; } = 0.1;
 
-    /// <summary>Evaluate every this many optimizer steps instead; 0 uses <see cref="EvaluationInterval"/>. Default 0.</summary>
+    /// <summary>Evaluate every this many optimizer steps instead (no minimum applies); 0 uses <see cref="EvaluationInterval"/>. Default 0.</summary>
     [CommandLineAlias("--eval-steps")]
     public int EvaluationSteps { get; set; }
+
+    /// <summary>
+    /// The fewest optimizer steps between two evaluations set by <see cref="EvaluationInterval"/> (on small data a tenth of an epoch
+    /// is a step or two, and evaluating at every step would cost most of the run). Default 10.
+    /// </summary>
+    [CommandLineAlias("--min-eval-steps")]
+    public int MinimumEvaluationSteps { get; set; } = 10;
+
+    /// <summary>
+    /// How much an evaluation must beat the best so far (by <see cref="EarlyStoppingMetric"/>) to count as an improvement for
+    /// early stopping. The best model is the best by the metric; ties go to the lower log-loss, then to the later evaluation. Default 1e-4.
+    /// </summary>
+    public double MinimumImprovement { get; set; } = 1e-4;
 
     /// <summary>Optional validation data (same columns, same label keys). Without it no evaluation or early stopping happens. Default null.</summary>
     public IDataView? ValidationSet { get; set; }
@@ -159,6 +175,8 @@ public abstract class TransformerTrainerOptions
         Check(NumberOfEpochs > 0 && double.IsFinite(NumberOfEpochs), nameof(NumberOfEpochs), NumberOfEpochs, "must be positive");
         Check(EvaluationInterval > 0 && double.IsFinite(EvaluationInterval), nameof(EvaluationInterval), EvaluationInterval, "must be a positive fraction of an epoch");
         Check(EvaluationSteps >= 0, nameof(EvaluationSteps), EvaluationSteps, "must be >= 0");
+        Check(MinimumEvaluationSteps >= 1, nameof(MinimumEvaluationSteps), MinimumEvaluationSteps, "must be at least 1");
+        Check(MinimumImprovement >= 0 && double.IsFinite(MinimumImprovement), nameof(MinimumImprovement), MinimumImprovement, "must be >= 0");
         Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be >= 0");
         Check(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1)");
         Check(Enum.IsDefined(Schedule), nameof(Schedule), Schedule, "unknown schedule");

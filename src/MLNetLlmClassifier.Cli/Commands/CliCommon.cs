@@ -39,7 +39,7 @@ internal static class CliCommon
             TextColumns = TextFileOptions.ParseColumnList(r.GetValue(TextColumn)!),
             Sentence2Column = r.GetValue(Text2Column),
             HasHeader = r.GetValue(HasHeader),
-            LabelNames = r.GetValue(LabelNames) is { } names ? ParseLabelNames(names) : null,
+            LabelNames = r.GetValue(LabelNames) is { } names ? Configuration.OptionsBinder.ParseMap(names, "--label-names") : null,
         };
 
         /// <summary>
@@ -64,20 +64,6 @@ internal static class CliCommon
         /// <summary>Whether any of the column options was given on the command line.</summary>
         public bool AnyGiven(ParseResult r) =>
             new Option[] { LabelColumn, TextColumn, Text2Column, HasHeader, LabelNames }.Any(o => r.GetResult(o) is { Implicit: false });
-
-        private static Dictionary<string, string> ParseLabelNames(string list)
-        {
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var item in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                int eq = item.IndexOf('=');
-                if (eq <= 0 || eq == item.Length - 1)
-                    throw new ArgumentException($"--label-names: '{item}' is not of the form label=name.");
-                if (!map.TryAdd(item[..eq].Trim(), item[(eq + 1)..].Trim()))
-                    throw new ArgumentException($"--label-names: label '{item[..eq].Trim()}' is given twice.");
-            }
-            return map;
-        }
     }
 
     /// <summary>The global <c>--verbose</c> option (on the root command, recursive): print the stack trace of a failure.</summary>
@@ -87,6 +73,16 @@ internal static class CliCommon
         Recursive = true,
     };
 
+    /// <summary>The global <c>--log-file</c> option: everything printed also goes to this file, and progress is plain timestamped lines.</summary>
+    public static readonly Option<string?> LogFile = new("--log-file")
+    {
+        Description = "Also write everything the command prints to this file (appended); progress is then plain timestamped lines instead of a live bar.",
+        Recursive = true,
+    };
+
+    /// <summary>Whether a <c>--log-file</c> is being written (progress is then plain lines, which read well in a file).</summary>
+    public static bool LoggingToFile { get; private set; }
+
     /// <summary>Environment variable that turns on <see cref="Verbose"/> when set to 1 or true.</summary>
     public const string VerboseVariable = "MLNETLLM_VERBOSE";
 
@@ -94,7 +90,48 @@ internal static class CliCommon
     private const int MaxErrorLine = 4000;
 
     /// <summary>Runs a command body inside the CLI's error boundary (see <see cref="Run(bool, Func{int})"/>), verbose as the parse result says.</summary>
-    public static int Run(ParseResult r, Func<int> body) => Run(r.GetValue(Verbose), body);
+    public static int Run(ParseResult r, Func<int> body)
+    {
+        if (r.GetValue(LogFile) is not { } path) return Run(r.GetValue(Verbose), body);
+        StreamWriter file;
+        try
+        {
+            file = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            Console.Error.WriteLine($"error: --log-file {path} cannot be written: {OneLine(e.Message)}");
+            return 1;
+        }
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        using (file)
+        {
+            Console.SetOut(new TeeWriter(stdout, file));
+            Console.SetError(new TeeWriter(stderr, file));
+            LoggingToFile = true;
+            try
+            {
+                file.WriteLine($"[{DateTime.Now:yyyy-MM-dd HH:mm:ss}] mlnet-llm {string.Join(' ', r.Tokens.Select(t => t.Value))}");
+                return Run(r.GetValue(Verbose), body);
+            }
+            finally
+            {
+                LoggingToFile = false;
+                Console.SetOut(stdout);
+                Console.SetError(stderr);
+            }
+        }
+    }
+
+    /// <summary>Writes to two writers (the console and the log file).</summary>
+    private sealed class TeeWriter(TextWriter first, TextWriter second) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => first.Encoding;
+        public override void Write(char value) { first.Write(value); second.Write(value); }
+        public override void Write(string? value) { first.Write(value); second.Write(value); }
+        public override void WriteLine(string? value) { first.WriteLine(value); second.WriteLine(value); }
+        public override void Flush() { first.Flush(); second.Flush(); }
+    }
 
     /// <summary>
     /// The CLI's one error boundary: runs a command body and turns any failure into one line <c>error: ...</c> on stderr
@@ -256,6 +293,14 @@ internal static class CliCommon
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>Prints what looked wrong in the data files (<see cref="TextClassificationTable.Warnings"/>) to stderr, one line each.</summary>
+    public static void PrintWarnings(params TextClassificationTable?[] tables)
+    {
+        foreach (var t in tables)
+            foreach (var w in t?.Warnings ?? [])
+                Console.Error.WriteLine("warning: " + w);
     }
 
     /// <summary>Prints progress lines with a timestamp (plain text, suitable for logs and CI).</summary>

@@ -45,6 +45,7 @@ internal static class CompareCommand
         }).ToList();
         var preset = new Option<string?>("--preset") { Description = "Hyperparameter preset: agnews-reference (the reference experiment's settings for every family)." };
         var optionSettings = new OptionSettingsCli();
+        var flags = new OptionFlagsCli("--device", "--seed");
         var output = new Option<string>("--out") { Description = "Report folder. Default runs/compare.", DefaultValueFactory = _ => Path.Combine("runs", "compare") };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N. Default auto.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainers. Default 1.", DefaultValueFactory = _ => 1 };
@@ -53,6 +54,7 @@ internal static class CompareCommand
         foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models }) cmd.Options.Add(o);
         foreach (var (_, o) in checkpoints) cmd.Options.Add(o);
         foreach (var o in new Option[] { preset, output, device, seed }) cmd.Options.Add(o);
+        flags.AddTo(cmd);
         optionSettings.AddTo(cmd);
         dataOptions.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(r, () =>
@@ -63,6 +65,7 @@ internal static class CompareCommand
                 ModelPaths = checkpoints.Where(c => r.GetValue(c.Option) is not null).ToDictionary(c => c.Family.Name, c => r.GetValue(c.Option)!),
                 Preset = r.GetValue(preset),
                 Config = optionSettings.Read(r),
+                Flags = flags.Read(r),
                 Output = r.GetValue(output)!,
                 Device = r.GetValue(device)!,
                 Seed = r.GetValue(seed),
@@ -87,6 +90,8 @@ internal static class CompareCommand
         public Dictionary<string, string> ModelPaths = new();
         public string? Preset;
         public JsonObject? Config;
+        /// <summary>Option flags (<c>--lr</c>, <c>--instruction</c>, ...), set on every family that declares the option, before <see cref="Config"/>.</summary>
+        public GivenFlags Flags = GivenFlags.None;
         public string Output = Path.Combine("runs", "compare");
         public string Device = "auto";
         public int Seed = 1;
@@ -110,6 +115,7 @@ internal static class CompareCommand
             var te = TextClassificationFile.Load(test, fileOptions);
             var va = valid is null ? new TextClassificationTable([], "(no validation file)") : TextClassificationFile.Load(valid, fileOptions);
             source = $"{train} / {valid ?? "-"} / {test}";
+            CliCommon.PrintWarnings(tr, va, te);
             return new TrainValidTest(tr, va, te);
         }
         TextClassificationTable table;
@@ -121,6 +127,7 @@ internal static class CompareCommand
         else
         {
             table = TextClassificationFile.Load(data, fileOptions);
+            CliCommon.PrintWarnings(table);
             source = data;
         }
         if (rowsPerClass is { } n) table = StratifiedSplit.Sample(table, n, seed);
@@ -138,6 +145,7 @@ internal static class CompareCommand
         var families = s.Models.Select(m => ClassifierFamilies.Get(m, "--models")).Distinct().ToList();
         if (s.Preset is not null && s.Preset != "agnews-reference")
             throw new ArgumentException($"--preset '{s.Preset}' is not a preset: use agnews-reference.");
+        s.Flags.CheckUsedBy(families);
         var modelsFolder = s.ModelsFolder ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(s.Output))!, "models");
         var warnings = new List<string>();
         var names = families.Select(f => f.DisplayName).ToList();
@@ -189,6 +197,7 @@ internal static class CompareCommand
         var options = ClassifierPipeline.NewOptions(family, path, pairs: false);
         if (random) family.ApplyFromScratchPreset(options, s.EpochScale);
         if (s.Preset == "agnews-reference") family.ApplyReferencePreset(options);
+        s.Flags.Apply(family, options, strict: false);
         ModelOptionsConfig.Apply(s.Config, family, options, "--config/--set");
         // Device and seed go to every family that has them (the options vocabulary names them the same everywhere).
         if (Configuration.OptionsBinder.CanSet(options.GetType(), "Device")) Configuration.OptionsBinder.Apply(options, "Device", s.Device);

@@ -11,18 +11,28 @@ namespace MLNetLlmClassifier.Cli.Commands;
 internal abstract class CompareProgress
 {
     public static bool Interactive =>
-        !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null && AnsiConsole.Profile.Capabilities.Interactive;
+        !Console.IsOutputRedirected && !CliCommon.LoggingToFile && Environment.GetEnvironmentVariable("CI") is null && AnsiConsole.Profile.Capabilities.Interactive;
+
+    /// <summary>Width of the bar itself: 40 columns on a wide terminal, down to 10 so that an 80-column one keeps bar and ETA on one line.</summary>
+    internal static int BarWidth(int consoleWidth) => Math.Clamp(consoleWidth - 62, 10, 40);
+
+    /// <summary>Room for a task's description beside the bar, percentage, elapsed and remaining time and spinner.</summary>
+    internal static int DescriptionWidth(int consoleWidth) => Math.Max(16, consoleWidth - BarWidth(consoleWidth) - 40);
+
+    /// <summary><paramref name="text"/> cut to <paramref name="width"/> characters (an ellipsis marks the cut).</summary>
+    internal static string Fit(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
 
     /// <summary>Runs <paramref name="body"/> with the progress display appropriate to the console.</summary>
     public static T Run<T>(IReadOnlyList<string> models, Func<CompareProgress, T> body)
     {
         if (!Interactive) return body(new Plain());
         T result = default!;
+        int width = AnsiConsole.Profile.Width;
         AnsiConsole.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = BarWidth(width) }, new PercentageColumn(),
                      new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx => result = body(new Live(ctx, models)));
+            .Start(ctx => result = body(new Live(ctx, models, DescriptionWidth(width))));
         return result;
     }
 
@@ -55,29 +65,38 @@ internal abstract class CompareProgress
     {
         private readonly ProgressContext _ctx;
         private readonly Dictionary<string, ProgressTask> _tasks = new();
+        private readonly int _width;
 
-        public Live(ProgressContext ctx, IReadOnlyList<string> models)
+        public Live(ProgressContext ctx, IReadOnlyList<string> models, int width)
         {
             _ctx = ctx;
+            _width = width;
             foreach (var m in models)
-                _tasks[m] = ctx.AddTask(Markup.Escape($"{m}: waiting"), autoStart: false, maxValue: 1);
+                _tasks[m] = ctx.AddTask(Text($"{m}: waiting"), autoStart: false, maxValue: 1);
         }
+
+        private string Text(string description) => Markup.Escape(Fit(description, _width));
 
         public override void Begin(string model, string what)
         {
             var t = _tasks[model];
-            t.Description = Markup.Escape($"{model}: {what}");
+            t.Description = Text($"{model}: {what}");
             if (!t.IsStarted) t.StartTask();
         }
 
         public override void Report(string model, TrainingProgress p)
         {
+            if (p.Kind is TrainingEventKind.Plan or TrainingEventKind.Warning)
+            {
+                Log($"{model}: {p.Message}");
+                return;
+            }
             var t = _tasks[model];
             if (p.TotalSteps > 0) { t.MaxValue = p.TotalSteps; t.Value = p.Step; }
             t.Description = p.Kind switch
             {
-                TrainingEventKind.Step => Markup.Escape($"{model}: step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.RowsPerSecond:F1} rows/s"),
-                TrainingEventKind.Evaluation => Markup.Escape($"{model}: eval macro-F1 {p.Evaluation!.MacroF1:F3} at step {p.Step}"),
+                TrainingEventKind.Step => Text($"{model}: {p.Step}/{p.TotalSteps} loss {p.Loss:F3} {p.RowsPerSecond:F0} rows/s"),
+                TrainingEventKind.Evaluation => Text($"{model}: eval F1 {p.Evaluation!.MacroF1:F3} at {p.Step}"),
                 _ => t.Description,
             };
             _ctx.Refresh();
@@ -86,7 +105,7 @@ internal abstract class CompareProgress
         public override void End(string model, string summary)
         {
             var t = _tasks[model];
-            t.Description = Markup.Escape($"{model}: {summary}");
+            t.Description = Text($"{model}: {summary}");
             t.Value = t.MaxValue;
             t.StopTask();
         }

@@ -19,7 +19,7 @@ internal static class InitModelCommand
         string presets = string.Join("; ", families.Select(f => $"{f.Name}: {string.Join(" or ", f.RandomPresets)}"));
         var arch = new Option<string>("--arch") { Description = $"The family ({string.Join(", ", families.Select(f => f.Name))}) or its model_type ({string.Join(", ", families.Select(f => f.ModelType).Distinct())}).", Required = true };
         var preset = new Option<string>("--preset") { Description = $"{presets}.", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "A tokenizer folder (tokenizer.json or vocab.txt, tokenizer_config.json), or for BERT a bare vocab.txt. Default: the tokenizer the CLI embeds for the family." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "A tokenizer folder (tokenizer.json or vocab.txt, tokenizer_config.json), a tokenizer.json file (also gzipped, .json.gz, as the CLI embeds it), or for BERT a bare vocab.txt. Default: the tokenizer the CLI embeds for the family." };
         var vocab = new Option<string?>("--vocab") { Description = "Same as --tokenizer (BERT's vocab.txt file or tokenizer folder)." };
         var lowercase = new Option<bool>("--lowercase") { Description = "With a bare vocab.txt: whether the tokenizer lower-cases (uncased vocab). Default true.", DefaultValueFactory = _ => true };
         var output = new Option<string>("--out") { Description = "Folder to create (must not exist or be empty).", Required = true };
@@ -43,6 +43,11 @@ internal static class InitModelCommand
                     source = EmbeddedData.WriteTokenizer(family.DefaultTokenizer
                         ?? throw new ArgumentException($"--tokenizer is required for the {family.Name} family."), scratch);
                 }
+                else if (File.Exists(source) && (source.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || source.EndsWith(".json.gz", StringComparison.OrdinalIgnoreCase)))
+                {
+                    scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-tokenizer-{Guid.NewGuid():N}");
+                    source = TokenizerFolderFromFile(source, scratch);
+                }
                 family.CreateRandomCheckpoint(new RandomCheckpointRequest(r.GetValue(preset)!, source, dir, r.GetValue(seed), r.GetValue(lowercase)));
             }
             finally
@@ -53,5 +58,34 @@ internal static class InitModelCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// A tokenizer folder in <paramref name="scratch"/> made from a tokenizer.json file (gzipped when it ends in .gz), with the
+    /// tokenizer_config.json that lies beside it under the same prefix (<c>qwen3-tokenizer.json.gz</c> → <c>qwen3-tokenizer_config.json</c>) or
+    /// as <c>tokenizer_config.json</c>, when there is one.
+    /// </summary>
+    internal static string TokenizerFolderFromFile(string file, string scratch)
+    {
+        Directory.CreateDirectory(scratch);
+        using (var input = File.OpenRead(file))
+        using (var json = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
+                   ? new System.IO.Compression.GZipStream(input, System.IO.Compression.CompressionMode.Decompress) : (Stream)input)
+        using (var output = File.Create(Path.Combine(scratch, "tokenizer.json")))
+        {
+            try { json.CopyTo(output); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"--tokenizer {file} is not a gzipped file ({e.Message}).", e); }
+        }
+        string name = Path.GetFileName(file);
+        int at = name.IndexOf("tokenizer", StringComparison.OrdinalIgnoreCase);
+        string prefix = at > 0 ? name[..at] : "";
+        var dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        foreach (var config in new[] { Path.Combine(dir, prefix + "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json") })
+        {
+            if (!File.Exists(config)) continue;
+            File.Copy(config, Path.Combine(scratch, "tokenizer_config.json"));
+            break;
+        }
+        return scratch;
     }
 }

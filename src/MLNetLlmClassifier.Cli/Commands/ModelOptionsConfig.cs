@@ -107,21 +107,26 @@ internal sealed class OptionSettingsCli(bool withConfigFile = true)
 }
 
 /// <summary>
-/// The hand-written flags of common options (<c>--lr</c>, <c>--epochs</c>, …), derived from the <see cref="CommandLineAliasAttribute"/>s on the
-/// registered families' options classes: a flag sets the option it is declared on, converted as <c>--set</c> converts.
+/// The hand-written flags of common options (<c>--lr</c>, <c>--epochs</c>, <c>--instruction</c>, …), derived from the
+/// <see cref="CommandLineAliasAttribute"/>s on the registered families' options classes: a flag sets the option it is declared on,
+/// converted as <c>--set</c> converts. In <c>train</c> it sets the one family's option (a flag the family does not have is an error);
+/// in <c>compare</c> and <c>sweep</c> it sets the option on every family of the run that declares it (a flag none of them has is an error).
 /// </summary>
-internal sealed class OptionFlagsCli
+/// <param name="except">Flags the command has as options of its own (e.g. compare's <c>--device</c> and <c>--seed</c>).</param>
+internal sealed class OptionFlagsCli(params string[] except)
 {
     static OptionFlagsCli() => CliFamilies.EnsureRegistered();
 
-    private readonly List<(Option<string?> Flag, string Member)> _flags = new();
+    private readonly List<(Option<string?> Flag, string Member)> _flags = Create(except);
 
-    public OptionFlagsCli()
+    private static List<(Option<string?> Flag, string Member)> Create(string[] except)
     {
+        var flags = new List<(Option<string?> Flag, string Member)>();
         foreach (var family in ClassifierFamilies.All)
             foreach (var o in OptionCatalog.Describe(family.OptionsType))
-                if (o.Alias is { } alias && _flags.All(f => f.Flag.Name != alias))
-                    _flags.Add((new Option<string?>(alias) { Description = $"{o.Summary ?? o.Name} (option {o.Name})" }, o.Name));
+                if (o.Alias is { } alias && !except.Contains(alias) && flags.All(f => f.Flag.Name != alias))
+                    flags.Add((new Option<string?>(alias) { Description = $"{o.Summary ?? o.Name} (option {o.Name})" }, o.Name));
+        return flags;
     }
 
     public void AddTo(Command c)
@@ -130,15 +135,38 @@ internal sealed class OptionFlagsCli
     }
 
     /// <summary>Sets the options whose flags were given; a flag the family does not have is an error.</summary>
-    public void Apply(ParseResult r, ClassifierFamily family, object options)
+    public void Apply(ParseResult r, ClassifierFamily family, object options) => Read(r).Apply(family, options, strict: true);
+
+    /// <summary>The flags given on the command line, to apply to each family of a run.</summary>
+    public GivenFlags Read(ParseResult r) =>
+        new(_flags.Where(f => r.GetValue(f.Flag) is not null).Select(f => (f.Flag.Name, f.Member, r.GetValue(f.Flag)!)).ToList());
+}
+
+/// <summary>Option flags given on a command line: (flag, option member, value as text).</summary>
+internal sealed record GivenFlags(IReadOnlyList<(string Flag, string Member, string Value)> Values)
+{
+    public static GivenFlags None { get; } = new([]);
+
+    /// <summary>Sets each flag's option on <paramref name="options"/>; with <paramref name="strict"/>, a flag the family lacks is an error, else it is skipped.</summary>
+    public void Apply(ClassifierFamily family, object options, bool strict)
     {
-        foreach (var (flag, member) in _flags)
+        foreach (var (flag, member, value) in Values)
         {
-            if (r.GetValue(flag) is not { } value) continue;
             if (!OptionsBinder.CanSet(options.GetType(), member))
-                throw new ArgumentException($"{flag.Name} sets {member}, which the {family.Name} family does not have.");
+            {
+                if (strict) throw new ArgumentException($"{flag} sets {member}, which the {family.Name} family does not have.");
+                continue;
+            }
             try { OptionsBinder.Apply(options, member, value); }
-            catch (ArgumentException e) { throw new ArgumentException($"{flag.Name} '{value}': {e.Message}", e); }
+            catch (ArgumentException e) { throw new ArgumentException($"{flag} '{value}': {e.Message}", e); }
         }
+    }
+
+    /// <summary>Every flag must set an option of at least one of <paramref name="families"/> (the families of the run).</summary>
+    public void CheckUsedBy(IReadOnlyList<ClassifierFamily> families)
+    {
+        foreach (var (flag, member, _) in Values)
+            if (!families.Any(f => OptionsBinder.CanSet(f.OptionsType, member)))
+                throw new ArgumentException($"{flag} sets {member}, which none of the families of this run ({string.Join(", ", families.Select(f => f.Name))}) has.");
     }
 }

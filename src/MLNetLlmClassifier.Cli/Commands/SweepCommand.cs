@@ -19,12 +19,14 @@ internal static class SweepCommand
     {
         var config = new Option<string>("--config") { Description = "Sweep config (JSON, see docs/sweeps.md).", Required = true };
         var optionSettings = new OptionSettingsCli(withConfigFile: false);
+        var flags = new OptionFlagsCli();
         var cmd = new Command("sweep", "Hyperparameter sweep with early pruning over the registered families (BERT, the prompted decoder, the classic baseline, ...); resumable.");
         cmd.Options.Add(config);
+        flags.AddTo(cmd);
         optionSettings.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(r, () =>
         {
-            var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None, optionSettings.Read(r));
+            var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None, optionSettings.Read(r), flags.Read(r));
             using var _ = result.Model as IDisposable;
             Console.WriteLine();
             Console.WriteLine(result.Leaderboard.ToMarkdown());
@@ -35,8 +37,15 @@ internal static class SweepCommand
     }
 
     /// <summary>Builds the sweepable pipeline from the config's candidates and runs the sweep.</summary>
-    internal static SweepResult Run(SweepConfig config, TextWriter log, CancellationToken ct, System.Text.Json.Nodes.JsonObject? settings = null)
+    /// <param name="config">The sweep file.</param>
+    /// <param name="log">Where trials are reported.</param>
+    /// <param name="ct">Cancels the sweep.</param>
+    /// <param name="settings"><c>--set</c> values, applied after the candidate's options.</param>
+    /// <param name="flags">Option flags (<c>--instruction</c>, <c>--max-length</c>, ...), set on every candidate whose family declares the option, before <paramref name="settings"/>.</param>
+    internal static SweepResult Run(SweepConfig config, TextWriter log, CancellationToken ct, System.Text.Json.Nodes.JsonObject? settings = null, GivenFlags? flags = null)
     {
+        flags ??= GivenFlags.None;
+        flags.CheckUsedBy(config.Candidates.Select(c => ClassifierFamilies.Get(c.Trainer, $"{config.SourcePath}: candidate '{c.Name ?? c.Trainer}' has trainer")).Distinct().ToList());
         var (train, valid) = config.Data.Load(config.Seed);
         var ml = new MLContext(seed: config.Seed);
         var pipeline = new SweepablePipeline(
@@ -47,6 +56,7 @@ internal static class SweepCommand
             var family = ClassifierFamilies.Get(c.Trainer, $"{config.SourcePath}: candidate '{c.Name ?? c.Trainer}' has trainer");
             var o = ClassifierPipeline.NewOptions(family, c.Model, train.HasText2);
             c.ApplyOptions(o);
+            flags.Apply(family, o, strict: false);
             ModelOptionsConfig.Apply(settings, family, o, "--set");
             pipeline.AddFamily(family, o, c.CreateSearchSpace(), c.Name ?? family.Name);
         }

@@ -34,6 +34,7 @@ internal static class TrainCommand
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;
+            CliCommon.PrintWarnings(trainTable, validTable);
             var family = ClassifierFamilies.Get(r.GetValue(trainer)!, "--trainer");
             var modelPath = r.GetValue(model);
             if (family.UsesCheckpoint && modelPath is null) throw new ArgumentException($"--model is required for the {family.Name} family (a Hugging Face folder; init-model makes a random one).");
@@ -45,14 +46,23 @@ internal static class TrainCommand
             if (options is TransformerTrainerOptions t)
             {
                 seed = t.Seed ??= 1;
-                t.Progress = CliCommon.ConsoleProgress("");
                 t.CancellationToken = cts.Token;
             }
             var ml = new MLContext(seed: seed);
             Console.WriteLine($"Training {family.Name} on {trainTable.Count} rows of {trainTable.Source}" +
                               (validTable is null ? "" : $", validating on {validTable.Count} rows") + ".");
             var sw = Stopwatch.StartNew();
-            var (pipeline, fitted) = ClassifierPipeline.Fit(ml, family, options, trainTable, validTable);
+            // A live bar with ETA on a terminal (it fits 80 columns), plain timestamped lines when redirected or with --log-file.
+            var name = family.DisplayName;
+            var (pipeline, fitted) = CompareProgress.Run([name], progress =>
+            {
+                if (options is TransformerTrainerOptions tt)
+                    tt.Progress = new CliCommon.InlineProgress<Training.TrainingProgress>(p => progress.Report(name, p));
+                progress.Begin(name, "preparing");
+                var result = ClassifierPipeline.Fit(ml, family, options, trainTable, validTable);
+                progress.End(name, "trained");
+                return result;
+            });
             using (fitted as IDisposable)
             {
                 CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!, fileOptions);

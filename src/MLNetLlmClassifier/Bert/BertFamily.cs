@@ -118,6 +118,7 @@ public sealed class BertFamily : ClassifierFamily<BertTextClassificationTrainer.
             var tokenizer = BertWordPieceTokenizer.FromFolder(tmp);
             var config = preset == "tiny" ? BertConfig.Tiny(tokenizer.VocabSize) : BertConfig.BertBase(tokenizer.VocabSize);
             BertForSequenceClassification.CreateRandomCheckpoint(config, tmp, request.Seed);
+            HfModelFolder.MarkRandomWeights(tmp);
         });
     }
 

@@ -20,6 +20,18 @@ public static class HfModelFolder
     /// <summary>The sharded weights index name.</summary>
     public const string WeightsIndexFileName = "model.safetensors.index.json";
 
+    /// <summary>
+    /// An empty file that <c>init-model</c> (the families' CreateRandomCheckpoint) leaves in a random checkpoint, so that a training
+    /// plan can say the run starts from random weights. Other tools ignore it.
+    /// </summary>
+    internal const string RandomWeightsMarkerFileName = "mlnet-random-weights";
+
+    /// <summary>Marks <paramref name="folder"/> as a random checkpoint (see <see cref="RandomWeightsMarkerFileName"/>).</summary>
+    internal static void MarkRandomWeights(string folder) => File.WriteAllText(Path.Combine(folder, RandomWeightsMarkerFileName), "");
+
+    /// <summary>Whether <paramref name="folder"/> is a random checkpoint written by init-model.</summary>
+    internal static bool HasRandomWeights(string? folder) => folder is not null && File.Exists(Path.Combine(folder, RandomWeightsMarkerFileName));
+
     /// <summary>Largest JSON file read (config, index): 64 MiB.</summary>
     private const long MaxJsonBytes = 64L * 1024 * 1024;
 

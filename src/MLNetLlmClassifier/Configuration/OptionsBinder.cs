@@ -76,11 +76,14 @@ public static class OptionsBinder
         }
         if (value is JsonElement e)
         {
+            // A JSON string for a collection or a flag reads as text does ("1=World,2=Sports", "A,B", "true").
+            if (e.ValueKind == JsonValueKind.String && IsCollectionOrBool(underlying ?? type)) return ConvertValue(e.GetString(), type, path);
             try { return e.ValueKind == JsonValueKind.Null ? ConvertValue(null, type, path) : ConvertValue(e.Deserialize(underlying ?? type, Json), type, path); }
             catch (JsonException ex) { throw new ArgumentException($"Option '{path}': {e.GetRawText()} is not a {Describe(type)} ({ex.Message}).", ex); }
         }
         var target = underlying ?? type;
         if (target.IsInstanceOfType(value)) return value;
+        if (value is string textValue && IsCollectionOrBool(target)) return ConvertText(textValue, type, path);
         try
         {
             if (target.IsEnum)
@@ -122,6 +125,58 @@ public static class OptionsBinder
         IFormattable f when value.GetType().IsPrimitive || value is decimal => f.ToString(null, CultureInfo.InvariantCulture),
         _ => JsonSerializer.Serialize(value, value.GetType()),
     };
+
+    /// <summary>
+    /// Text for a collection or a boolean (a command-line flag, a <c>--set</c> value that is no JSON): JSON when it looks like
+    /// JSON (<c>{...}</c>, <c>[...]</c>); otherwise <c>key=value</c> pairs separated by commas for a string map
+    /// (<c>1=World,2=Sports</c>), comma-separated items for a list (<c>A,B,C</c>), <c>true</c>/<c>false</c> for a boolean.
+    /// </summary>
+    private static object? ConvertText(string text, Type type, string path)
+    {
+        var target = Nullable.GetUnderlyingType(type) ?? type;
+        var trimmed = text.Trim();
+        if (trimmed.StartsWith('{') || trimmed.StartsWith('['))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(trimmed);
+                return ConvertValue(doc.RootElement.Clone(), type, path);
+            }
+            catch (JsonException ex)
+            {
+                throw new ArgumentException($"Option '{path}': '{text}' is not valid JSON ({ex.Message}).", ex);
+            }
+        }
+        if (target == typeof(bool))
+            return bool.TryParse(trimmed, out var b) ? b : throw new ArgumentException($"Option '{path}': '{text}' is not true or false.");
+        var items = trimmed.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (target.IsAssignableFrom(typeof(Dictionary<string, string>))) return ParseMap(trimmed, $"Option '{path}'");
+        if (target.IsAssignableFrom(typeof(string[]))) return items;
+        if (target.IsAssignableFrom(typeof(List<string>))) return items.ToList();
+        throw new ArgumentException($"Option '{path}': '{text}' cannot be given to an option of type {Describe(type)} (give it as JSON).");
+    }
+
+    /// <summary>
+    /// Reads <c>key=value</c> pairs separated by commas (<c>1=World,2=Sports</c>) into a map; an item without <c>=</c> or a key given
+    /// twice is an error that starts with <paramref name="source"/> (the option or flag).
+    /// </summary>
+    public static Dictionary<string, string> ParseMap(string text, string source)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = item.IndexOf('=');
+            if (eq <= 0 || eq == item.Length - 1)
+                throw new ArgumentException($"{source}: '{item}' is not of the form key=value (give key=value,key=value or a JSON object).");
+            if (!map.TryAdd(item[..eq].Trim(), item[(eq + 1)..].Trim()))
+                throw new ArgumentException($"{source}: key '{item[..eq].Trim()}' is given twice.");
+        }
+        return map;
+    }
+
+    private static bool IsCollectionOrBool(Type t) =>
+        t == typeof(bool) || (t != typeof(string) && typeof(System.Collections.IEnumerable).IsAssignableFrom(t));
 
     private static bool IsNumeric(Type t) => t == typeof(double) || t == typeof(float) || t == typeof(decimal) || IsIntegral(t);
 

@@ -57,6 +57,8 @@ public static class TextClassificationFile
             throw new TextFileException(displayName, null, "the file is empty (no records).");
 
         var columns = ColumnMap.Resolve(displayName, options, fields, firstLine, separator);
+        int expectedFields = fields.Count; // the header's (or first row's) field count
+        var odd = new OddRows(displayName, separator, expectedFields, columns.HasHeader);
         var rows = new List<TextClassificationRow>();
         var text1 = new StringBuilder();
         bool pending = !columns.HasHeader; // the first record is data unless it is the header
@@ -70,6 +72,7 @@ public static class TextClassificationFile
                     $"row {row} has {fields.Count} field(s) but column {columns.Describe(columns.MaxIndex)} needs {columns.MinFieldCount} " +
                     $"(separator '{CsvReader.Escape(separator)}').");
 
+            odd.Check(row, line, fields.Count, fields[columns.Label]);
             string label = fields[columns.Label].Trim();
             if (label.Length == 0)
                 throw new TextFileException(displayName, line, $"row {row} has no label (column {columns.Describe(columns.Label)} is empty).");
@@ -94,7 +97,49 @@ public static class TextClassificationFile
         }
         if (rows.Count == 0)
             throw new TextFileException(displayName, null, "the file has a header but no data rows.");
-        return new TextClassificationTable(rows, displayName);
+        return new TextClassificationTable(rows, displayName) { Warnings = odd.Warnings() };
+    }
+
+    /// <summary>
+    /// Rows that parse but look wrong, reported as warnings (the first one named by row and line, the rest counted): a label with
+    /// whitespace around it (e.g. <c>" cheap"</c>) and a field count other than the header's; both are what an unquoted separator
+    /// inside a text field gives.
+    /// </summary>
+    private sealed class OddRows(string file, char separator, int expectedFields, bool header)
+    {
+        private (int Row, int Line, string Label)? _spacedLabel;
+        private int _spacedLabels;
+        private (int Row, int Line, int Fields)? _fieldCount;
+        private int _fieldCounts;
+
+        public void Check(int row, int line, int fields, string rawLabel)
+        {
+            if (rawLabel.Length > 0 && (char.IsWhiteSpace(rawLabel[0]) || char.IsWhiteSpace(rawLabel[^1])) && rawLabel.Trim().Length > 0)
+            {
+                _spacedLabels++;
+                _spacedLabel ??= (row, line, rawLabel);
+            }
+            if (fields != expectedFields)
+            {
+                _fieldCounts++;
+                _fieldCount ??= (row, line, fields);
+            }
+        }
+
+        public IReadOnlyList<string> Warnings()
+        {
+            var w = new List<string>();
+            string sep = CsvReader.Escape(separator);
+            if (_spacedLabel is { } l)
+                w.Add($"{file}, line {l.Line}: row {l.Row} has the label '{l.Label}' with whitespace around it (read as '{l.Label.Trim()}')" +
+                      (_spacedLabels > 1 ? $", and {_spacedLabels - 1} more row(s) too" : "") +
+                      $": an unquoted '{sep}' inside a text field shifts the columns; quote fields that contain it.");
+            if (_fieldCount is { } f)
+                w.Add($"{file}, line {f.Line}: row {f.Row} has {f.Fields} field(s) where the {(header ? "header" : "first row")} has {expectedFields}" +
+                      (_fieldCounts > 1 ? $", and {_fieldCounts - 1} more row(s) differ too" : "") +
+                      $": an unquoted '{sep}' inside a field? Quote fields that contain the separator.");
+            return w;
+        }
     }
 
     /// <summary>

@@ -38,6 +38,12 @@ public sealed class TextClassificationTable : IReadOnlyList<TextClassificationRo
         Labels = _rows.Select(r => r.Label).Distinct(StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>
+    /// What looked wrong while reading the file (a label with whitespace around it, a row with another field count than the header,
+    /// ...), one line each naming the row; empty when nothing did. The CLI prints them; <see cref="TextClassificationFile"/> sets them.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>Where the rows came from (file path or display name).</summary>
     public string Source { get; }
 

@@ -65,6 +65,8 @@ internal static class ClassifierFitting
         if (device.type == DeviceType.CPU) Log(CpuAllocatorTuning.Apply());
         int seed = o.Seed ?? host.Rand.Next();
         Log($"{trainerName}: {train.Labels.Length} training rows, {valid?.Labels.Length ?? 0} validation rows, {train.ClassNames.Length} classes, device {device}, {dtype}, seed {seed}.");
+        ReportPlan(TrainingPlan.Create(trainerName, o, train.Labels, train.ClassNames, valid?.Labels.Length ?? 0, device.ToString(),
+            dtype == ScalarType.BFloat16 ? "bfloat16" : "float32", Checkpoints.HfModelFolder.HasRandomWeights(o.ModelPath)), o, Log, m => ch.Warning(MessageSensitivity.None, m));
 
         var model = createModel(new ModelRequest(train.ClassNames, device, dtype, seed, Log));
         try
@@ -83,6 +85,21 @@ internal static class ClassifierFitting
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Reports the plan's lines and warnings to <c>Progress</c> and the log, before any model is built.</summary>
+    internal static void ReportPlan(TrainingPlan plan, TransformerTrainerOptions o, Action<string> log, Action<string> warn)
+    {
+        foreach (var line in plan.Lines())
+        {
+            log(line);
+            o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Plan, Message = line });
+        }
+        foreach (var w in plan.Warnings())
+        {
+            warn(w);
+            o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Warning, Message = "warning: " + w });
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
+using MLNetLlmClassifier.Configuration;
 using MLNetLlmClassifier.MLNet;
 using MLNetLlmClassifier.Training;
 
@@ -37,7 +38,9 @@ namespace MLNetLlmClassifier.Qwen3;
 ///
 /// Answer:/no_think
 /// </code>
-/// (with <see cref="Options.LabelDisplayNames"/> mapping Sci/Tech to Science/Technology).
+/// (with <see cref="Options.LabelDisplayNames"/> mapping Sci/Tech to Science/Technology). For other data, set the instruction, question,
+/// display names or the whole template: on the command line <c>--instruction</c>, <c>--question</c>, <c>--label-display-names 1=World,2=Sports</c>,
+/// <c>--prompt-template</c> (or <c>--set qwen3-prompted.Instruction=...</c>) in <c>train</c>, <c>compare</c> and <c>sweep</c> alike.
 /// <para><b>Tokenisation and length.</b> A prompt that fits is tokenised in one piece, giving the ids Hugging Face's tokenizer gives
 /// for the rendered string (chat-template tokens such as <c>&lt;|im_end|&gt;</c> written inside a text are read as those tokens, as in
 /// Hugging Face). <see cref="TransformerTrainerOptions.MaxSequenceLength"/> counts the prompt plus the answer (longest marker and
@@ -100,12 +103,14 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         /// First paragraph of the default user message. Default <see cref="DefaultInstruction"/>. Ignored when
         /// <see cref="PromptTemplate"/> is set (changing both is an error). Must not contain <c>{text}</c> or <c>{options}</c>.
         /// </summary>
+        [CommandLineAlias("--instruction")]
         public string Instruction { get; set; } = DefaultInstruction;
 
         /// <summary>
         /// The question before the options in the default user message (after "Question: "). Default <see cref="DefaultQuestion"/>.
         /// Ignored when <see cref="PromptTemplate"/> is set (changing both is an error). Must not contain <c>{text}</c> or <c>{options}</c>.
         /// </summary>
+        [CommandLineAlias("--question")]
         public string Question { get; set; } = DefaultQuestion;
 
         /// <summary>
@@ -115,12 +120,15 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         /// the chat template (<c>&lt;|im_start|&gt;user</c> … <c>&lt;think&gt;\n\n&lt;/think&gt;\n\n</c>) is added around it. End it with
         /// <c>/no_think</c> to keep Qwen3's non-thinking convention.
         /// </summary>
+        [CommandLineAlias("--prompt-template")]
         public string? PromptTemplate { get; set; }
 
         /// <summary>
         /// The name shown in the options for a class, by key value (e.g. <c>{ ["Sci/Tech"] = "Science/Technology" }</c>); classes not
         /// in the map show their key value. Default null (every class shows its key value). A key that is not a class is an error at Fit.
+        /// As text (a flag or <c>--set</c>): <c>1=World,2=Sports</c> or a JSON object.
         /// </summary>
+        [CommandLineAlias("--label-display-names")]
         public IReadOnlyDictionary<string, string>? LabelDisplayNames { get; set; }
 
         /// <summary>
@@ -133,6 +141,7 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         /// (checked at Fit: the first answer token must tell the classes apart), they must not start or end with whitespace, and
         /// extra markers beyond the class count are ignored.
         /// </summary>
+        [CommandLineAlias("--option-markers")]
         public IReadOnlyList<string>? OptionMarkers { get; set; }
 
         /// <summary>

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML;
+using MLNetLlmClassifier.Checkpoints;
 using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.IO;
 using MLNetLlmClassifier.Text;
@@ -127,6 +128,7 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
             if (tokenizer.VocabSize > config.VocabSize)
                 throw new ArgumentException($"The tokenizer in '{request.Tokenizer}' has {tokenizer.VocabSize} tokens, more than the preset's vocab_size {config.VocabSize}.");
             Qwen3ForCausalLM.CreateRandomCheckpoint(config, tmp, request.Seed, config.WeightDtype);
+            HfModelFolder.MarkRandomWeights(tmp);
         });
     }
 

@@ -9,6 +9,11 @@ namespace MLNetLlmClassifier.Torch;
 /// </summary>
 public static class TorchDevice
 {
+    // Every path into libtorch (trainers, loading, logits) resolves a device first: fix the native library before TorchSharp loads it.
+#pragma warning disable CA1810 // the fix must run before any member touches torch, not lazily per field
+    static TorchDevice() => TorchNativeFix.EnsureApplied();
+#pragma warning restore CA1810
+
     /// <summary>Checks the syntax of a device string without touching libtorch.</summary>
     /// <exception cref="ArgumentException">The string is not one of the accepted forms.</exception>
     public static void Validate(string? device, string optionName = "Device")
@@ -25,8 +30,16 @@ public static class TorchDevice
     {
         Validate(device, optionName);
         var d = (device ?? "auto").Trim().ToLowerInvariant();
-        if (d == "cpu") return torch.CPU;
-        bool cuda = torch.cuda.is_available();
+        bool cuda;
+        try
+        {
+            if (d == "cpu") return torch.CPU;
+            cuda = torch.cuda.is_available();
+        }
+        catch (TypeInitializationException e)
+        {
+            throw TorchNativeFix.LoadError(e);
+        }
         if (d == "auto") return cuda ? torch.CUDA : torch.CPU;
         if (!cuda)
             throw new InvalidOperationException(

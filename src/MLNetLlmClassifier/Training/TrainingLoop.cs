@@ -71,14 +71,9 @@ internal sealed class TrainingLoop
         torch.manual_seed(_seed);
         var rng = new Random(_seed);
         var lengths = train.Select(e => e.Length).ToArray();
-        int batchesPerEpoch = (train.Count + s.BatchSize - 1) / s.BatchSize;
         int accum = Math.Max(1, s.GradientAccumulationSteps);
-        long stepsPerEpoch = Math.Max(1, (batchesPerEpoch + accum - 1) / accum);
-        long totalSteps = Math.Max(1, (long)Math.Ceiling(stepsPerEpoch * s.NumberOfEpochs));
-        long warmupSteps = (long)Math.Ceiling(s.WarmupRatio * totalSteps);
-        long evalEvery = valid is null || valid.Count == 0 ? long.MaxValue
-            : s.EvaluationSteps > 0 ? s.EvaluationSteps
-            : Math.Max(1, (long)Math.Round(s.EvaluationInterval * stepsPerEpoch));
+        var schedule = TrainingSchedule.For(s, train.Count, valid is { Count: > 0 });
+        var (stepsPerEpoch, totalSteps, warmupSteps) = (schedule.StepsPerEpoch, schedule.TotalSteps, schedule.WarmupSteps);
 
         using var classWeights = s.ClassWeighting == ClassWeighting.Balanced ? BalancedWeights(trainLabels, model.NumClasses, model.Device) : null;
         var lossSettings = new LossSettings(classWeights, s.LabelSmoothing);
@@ -157,18 +152,20 @@ internal sealed class TrainingLoop
                         Message = $"step {step}/{totalSteps} epoch {epochF:F2} loss {lossSum / micro:F4} lr {lr:E2} {rowsSeen / Math.Max(trainSeconds, 1e-9):F1} rows/s",
                     });
 
-                    if (step % evalEvery == 0 || (step == totalSteps && valid is { Count: > 0 }))
+                    if (schedule.EvaluatesAt(step))
                     {
                         var ev = Evaluate(model, valid!, validLabels!, step, epochF);
                         evaluations.Add(ev);
                         bool better = best is null || IsBetter(ev, best, s.EarlyStoppingMetric);
+                        // Patience counts evaluations without a real improvement; a tie or a gain within MinimumImprovement still
+                        // moves the best model forward (ties go to the later weights) but does not reset patience.
+                        if (best is null || Improves(ev, best, s.EarlyStoppingMetric, s.MinimumImprovement)) sinceBest = 0;
+                        else sinceBest++;
                         if (better)
                         {
                             best = ev;
-                            sinceBest = 0;
                             if (s.RestoreBestModel) { DisposeState(bestState); bestState = Snapshot(model.Module); }
                         }
-                        else sinceBest++;
                         _report(new TrainingProgress
                         {
                             Kind = TrainingEventKind.Evaluation,
@@ -271,11 +268,26 @@ internal sealed class TrainingLoop
         return ((double)correct / Math.Max(1, truth.Length), present == 0 ? 0 : f1Sum / present);
     }
 
-    private static bool IsBetter(EvaluationRecord a, EvaluationRecord b, EarlyStoppingMetric metric) => metric switch
+    /// <summary>
+    /// Whether evaluation <paramref name="a"/> (the later one) replaces <paramref name="b"/> as the best: a better metric, or the
+    /// same metric and a log-loss no higher. So a flat metric (a model that predicts one class for a while) moves the best
+    /// model to the later, usually better calibrated weights instead of keeping the first evaluation's.
+    /// </summary>
+    internal static bool IsBetter(EvaluationRecord a, EvaluationRecord b, EarlyStoppingMetric metric)
     {
-        EarlyStoppingMetric.MacroF1 => a.MacroF1 > b.MacroF1,
-        EarlyStoppingMetric.Accuracy => a.Accuracy > b.Accuracy,
-        _ => a.LogLoss < b.LogLoss,
+        double gain = Gain(a, b, metric);
+        return gain > 0 || (gain == 0 && a.LogLoss <= b.LogLoss);
+    }
+
+    /// <summary>Whether <paramref name="a"/> beats <paramref name="b"/> by more than <paramref name="minimum"/> (early stopping's improvement).</summary>
+    internal static bool Improves(EvaluationRecord a, EvaluationRecord b, EarlyStoppingMetric metric, double minimum) => Gain(a, b, metric) > minimum;
+
+    /// <summary>How much better <paramref name="a"/> is than <paramref name="b"/> by the metric (positive: better).</summary>
+    private static double Gain(EvaluationRecord a, EvaluationRecord b, EarlyStoppingMetric metric) => metric switch
+    {
+        EarlyStoppingMetric.MacroF1 => a.MacroF1 - b.MacroF1,
+        EarlyStoppingMetric.Accuracy => a.Accuracy - b.Accuracy,
+        _ => b.LogLoss - a.LogLoss,
     };
 
     /// <summary>Inverse-frequency weights n / (C * n_c), as scikit-learn's "balanced"; classes absent from training get weight 0.</summary>

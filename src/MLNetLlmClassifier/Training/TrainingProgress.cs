@@ -11,6 +11,10 @@ public enum TrainingEventKind
     Evaluation,
     /// <summary>Training finished (normally or by early stopping).</summary>
     Finished,
+    /// <summary>One line of the training plan, before the first step (rows, classes, effective batch, steps, evaluations, device).</summary>
+    Plan,
+    /// <summary>A warning about the plan or the data (e.g. too few steps, more classes than half the rows); the message says what to check.</summary>
+    Warning,
 }
 
 /// <summary>Metrics of one evaluation on the validation set.</summary>

@@ -219,6 +219,10 @@ public class BertTrainerTests
         using var clf = ml.MulticlassClassification.Trainers.BertTextClassification(o).Fit(keyMap.Transform(train));
         var evals = events.Where(e => e.Kind == TrainingEventKind.Evaluation).ToList();
         Assert.IsTrue(evals.Count >= 2);
+        // The plan comes before the first step and names the effective batch and the steps.
+        int firstPlan = events.FindIndex(e => e.Kind == TrainingEventKind.Plan), firstStep = events.FindIndex(e => e.Kind == TrainingEventKind.Step);
+        Assert.IsTrue(firstPlan >= 0 && firstPlan < firstStep, "no plan before the first step");
+        Assert.IsTrue(events.Any(e => e.Kind == TrainingEventKind.Plan && e.Message.Contains("effective batch", StringComparison.Ordinal)));
         Assert.IsTrue(evals.All(e => e.Evaluation!.Rows == validRows.Count && double.IsFinite(e.Evaluation.MacroF1)));
         Assert.AreEqual(clf.TrainingSummary!.Evaluations.Min(e => e.LogLoss), clf.TrainingSummary.Best!.LogLoss);
     }

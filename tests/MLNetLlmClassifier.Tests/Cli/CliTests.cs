@@ -87,15 +87,39 @@ public class CliTests
     }
 
     [TestMethod]
+    public void LogFileGetsThePlanAndTheProgressLines()
+    {
+        var zip = Path.Combine(_root, "logged.zip");
+        var log = Path.Combine(_root, "train.log");
+        var (code, output) = Run([.. new[] { "train", "--trainer", "bert", "--model", _model, "--train", _test, "--out", zip,
+            "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--log-file", log }, .. Columns]);
+        Assert.AreEqual(0, code, output);
+        var text = File.ReadAllText(log);
+        StringAssert.Contains(text, "mlnet-llm train");
+        StringAssert.Contains(text, "plan: batch 16 x accumulation 1 = effective batch 16");
+        StringAssert.Contains(text, "training finished after 3 steps");
+        StringAssert.Contains(text, "saved " + zip);
+        // Progress lines are timestamped and fit an 80-column terminal's bar layout.
+        Assert.IsTrue(text.Split('\n').Any(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\[\d\d:\d\d:\d\d\] ")));
+        foreach (int width in new[] { 80, 100, 140 })
+            Assert.IsTrue(MLNetLlmClassifier.Cli.Commands.CompareProgress.BarWidth(width) + MLNetLlmClassifier.Cli.Commands.CompareProgress.DescriptionWidth(width) + 40 <= width);
+    }
+
+    [TestMethod]
     public void TrainAndPredictWithThePromptedQwen3Decoder()
     {
         var qwen = Path.Combine(_root, "qwen3-tiny");
-        var (code, output) = Run("init-model", "--arch", "qwen3", "--preset", "tiny", "--tokenizer", TestPaths.Shared("models", "qwen3-tokenizer"), "--out", qwen);
+        // The CLI's own embedded tokenizer file, as a user without a Qwen3 download has it (issue 12 item 6).
+        var embedded = Path.Combine(TestPaths.RepoRoot, "src", "MLNetLlmClassifier.Cli", "Data", "qwen3-tokenizer.json.gz");
+        var (code, output) = Run("init-model", "--arch", "qwen3", "--preset", "tiny", "--tokenizer", embedded, "--out", qwen);
         Assert.AreEqual(0, code, output);
         var zip = Path.Combine(_root, "qwen3.zip");
         (code, output) = Run([.. new[] { "train", "--trainer", "qwen3", "--model", qwen, "--train", _test, "--out", zip,
-            "--epochs", "1", "--lr", "5e-3", "--batch-size", "16", "--max-length", "160" }, .. Columns]);
+            "--epochs", "1", "--lr", "5e-3", "--batch-size", "16", "--max-length", "160", "--grad-accum", "1",
+            "--instruction", "Read the text below and pick its topic.", "--question", "Which topic is it?" }, .. Columns]);
         Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "effective batch 16");
+        StringAssert.Contains(output, "random weights (init-model)");
         (code, output) = Run("predict", "--model", zip, "--text", "the football team scored a late goal");
         Assert.AreEqual(0, code, output);
         StringAssert.Contains(output, "PredictedLabel: ");

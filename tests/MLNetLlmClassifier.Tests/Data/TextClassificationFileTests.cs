@@ -16,6 +16,17 @@ public class TextClassificationFileTests
         Assert.ThrowsExactly<TextFileException>(() => Parse(text, options, name));
 
     [TestMethod]
+    public void AnUnquotedCommaThatShiftsTheLabelIsAWarningNamingTheRow()
+    {
+        // Header text,label: row 2's unquoted comma makes its label " cheap" (read as "cheap") and gives it three fields.
+        var t = Parse("text,label\nawful,negative\nGreat food, cheap,positive\nfine,positive\n", new TextFileOptions { LabelColumn = "label", TextColumns = ["text"] });
+        Assert.AreEqual(2, t.Warnings.Count, string.Join("\n", t.Warnings));
+        StringAssert.Contains(t.Warnings[0], "line 3: row 2 has the label ' cheap'");
+        StringAssert.Contains(t.Warnings[1], "row 2 has 3 field(s) where the header has 2");
+        Assert.AreEqual(0, Parse("1,a,b\n2,c,d\n", ByIndex).Warnings.Count);
+    }
+
+    [TestMethod]
     public void QuotedFieldsKeepSeparatorsDoubledQuotesAndLineBreaks()
     {
         var t = Parse("\"1\",\"a, b\",\"he said \"\"hi\"\"\nnext line\"\n2,plain,x\n", ByIndex);

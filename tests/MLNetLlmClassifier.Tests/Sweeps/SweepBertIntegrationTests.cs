@@ -37,6 +37,7 @@ public class SweepBertIntegrationTests
         WarmupRatio = 0.05,
         MaxSequenceLength = 32,
         EvaluationInterval = 0.2,
+        MinimumEvaluationSteps = 1, // evaluations every 3 steps land on the pruning rungs (the default minimum of 10 would skip them)
         Device = "cpu",
     };
 

@@ -14,6 +14,29 @@ public class TorchDeviceTests
         Assert.AreEqual(4f, a.sum().item<float>());
     }
 
+    /// <summary>
+    /// An app that references the library project (no build fix) gets the GLIBCXX fix at run time: the patch marks TorchSharp's
+    /// GLIBCXX_3.4.32 requirement weak in an unpatched libLibTorchSharp.so (the NuGet cache's copy, copied), once.
+    /// </summary>
+    [TestMethod]
+    public void TheRunTimeFixWeakensTheGlibcxxRequirementOnce()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("libLibTorchSharp.so is a Linux library.");
+        var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var original = Directory.Exists(Path.Combine(packages, "torchsharp"))
+            ? Directory.GetFiles(Path.Combine(packages, "torchsharp"), "libLibTorchSharp.so", SearchOption.AllDirectories).FirstOrDefault(f => f.Contains("linux-x64", StringComparison.Ordinal))
+            : null;
+        if (original is null) Assert.Inconclusive($"No TorchSharp package in {packages}.");
+        using var folder = new TempFolder();
+        var copy = Path.Combine(folder.Path, "libLibTorchSharp.so");
+        File.Copy(original, copy);
+        Assert.IsTrue(TorchNativeFix.Weaken(copy), "the package's library should carry the strict GLIBCXX_3.4.32 requirement");
+        Assert.IsFalse(TorchNativeFix.Weaken(copy), "the patch must be idempotent");
+        Assert.AreEqual(new FileInfo(original).Length, new FileInfo(copy).Length);
+        Assert.AreEqual(0, Directory.GetFiles(folder.Path, "*.tmp").Length);
+    }
+
     [TestMethod]
     [DataRow("auto")]
     [DataRow("cpu")]
