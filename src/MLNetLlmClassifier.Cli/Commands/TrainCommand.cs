@@ -35,6 +35,9 @@ internal static class TrainCommand
             using var outLock = CliCommon.LockOutputFile(r.GetValue(output)!, "--out");
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
+            if (trainTable.Labels.Count < 2)
+                throw new ArgumentException($"--train {trainTable.Source}: the label column holds {trainTable.Labels.Count} class(es) " +
+                    $"({string.Join(", ", trainTable.Labels.Take(3))}); a classifier needs at least two (is --label-column the right column?).");
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;
             var family = ClassifierFamilies.Get(r.GetValue(trainer)!, "--trainer");
             var modelPath = r.GetValue(model);

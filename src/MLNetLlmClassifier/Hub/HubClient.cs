@@ -63,7 +63,7 @@ internal sealed partial class HubClient : IDisposable
     public async Task<RepoInfo> GetRepoInfoAsync(HubModelId id, CancellationToken ct)
     {
         var url = new Uri($"{Endpoint}/api/models/{id.RepoId}/revision/{Uri.EscapeDataString(id.Revision)}");
-        using var response = await SendAsync(HttpMethod.Get, url, followAbsoluteRedirects: false, rangeFrom: 0, ct).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, url, followAbsoluteRedirects: false, rangeFrom: 0, id.RepoId, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
             throw ErrorFor(response, id, file: null);
 
@@ -100,7 +100,7 @@ internal sealed partial class HubClient : IDisposable
     {
         string escapedFile = string.Join('/', file.Split('/').Select(Uri.EscapeDataString));
         var url = new Uri($"{Endpoint}/{id.RepoId}/resolve/{commit}/{escapedFile}");
-        using var response = await SendAsync(HttpMethod.Head, url, followAbsoluteRedirects: false, rangeFrom: 0, ct).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Head, url, followAbsoluteRedirects: false, rangeFrom: 0, id.RepoId, ct).ConfigureAwait(false);
 
         Uri location;
         if (IsRedirect(response.StatusCode) && response.Headers.Location is { } target)
@@ -199,7 +199,7 @@ internal sealed partial class HubClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await SendAsync(HttpMethod.Get, meta.Location, followAbsoluteRedirects: true, rangeFrom: have, ct).ConfigureAwait(false);
+            response = await SendAsync(HttpMethod.Get, meta.Location, followAbsoluteRedirects: true, rangeFrom: have, id.RepoId, ct).ConfigureAwait(false);
         }
         catch (HubUnreachableException e)
         {
@@ -326,7 +326,7 @@ internal sealed partial class HubClient : IDisposable
     /// absolute ones (the CDN) only when <paramref name="followAbsoluteRedirects"/>, else the 3xx is returned with its
     /// Location. The token is sent only to the endpoint's scheme, host and port.
     /// </summary>
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, bool followAbsoluteRedirects, long rangeFrom, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, bool followAbsoluteRedirects, long rangeFrom, string repoId, CancellationToken ct)
     {
         for (int hop = 0; ; hop++)
         {
@@ -357,7 +357,9 @@ internal sealed partial class HubClient : IDisposable
             if (hop == MaxRedirects)
             {
                 response.Dispose();
-                throw new HubUnreachableException(url, new HttpRequestException($"more than {MaxRedirects} redirects"));
+                // The hub answered, so this is not "offline": a loop (a misconfigured mirror or proxy) is an error of its own.
+                throw new HubException(HubErrorKind.DownloadFailed, repoId,
+                    $"{url.GetLeftPart(UriPartial.Path)} redirected more than {MaxRedirects} times (a redirect loop on the hub, mirror or proxy); nothing was downloaded.");
             }
             response.Dispose();
             url = new Uri(url, location);

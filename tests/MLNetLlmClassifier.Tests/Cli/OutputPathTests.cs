@@ -85,6 +85,20 @@ public class OutputPathTests
     }
 
     [TestMethod]
+    public void TrainOnAFileWithOneClassNamesTheFile()
+    {
+        var oneClass = _temp.File("one-class.csv");
+        File.WriteAllLines(oneClass, new[] { "text,category" }.Concat(Enumerable.Range(0, 8).Select(i => $"\"row {i}\",Sports")));
+        var (code, text) = CliTests.Run("train", "--trainer", "bert", "--model", _model, "--train", oneClass, "--out", _temp.File("one.zip"),
+            "--label-column", "category", "--text-column", "text");
+        Assert.AreEqual(1, code, text);
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.HasCount(1, lines, text);
+        StringAssert.Contains(lines[0], oneClass, text);
+        StringAssert.Contains(lines[0], "1 class(es) (Sports)", text);
+    }
+
+    [TestMethod]
     public void CompareRefusesABadReportFolderBeforeTraining()
     {
         var file = _temp.File("report-is-a-file");

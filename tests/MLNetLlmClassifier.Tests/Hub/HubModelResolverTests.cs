@@ -363,6 +363,22 @@ public class HubModelResolverTests
     }
 
     [TestMethod]
+    public void ARedirectLoopIsNamedAsSuchNotAsOffline()
+    {
+        using var tmp = new TempFolder();
+        using var hub = new FakeHub();
+        hub.Renamed["acme/loop-a"] = "acme/loop-b";
+        hub.Renamed["acme/loop-b"] = "acme/loop-a";
+
+        var e = Assert.ThrowsExactly<HubException>(() => HubModelResolver.Resolve("acme/loop-a", Options(hub, tmp)));
+
+        Console.WriteLine(e.Message);
+        Assert.AreEqual(HubErrorKind.DownloadFailed, e.Kind, e.Message);
+        StringAssert.Contains(e.Message, "redirected more than 10 times");
+        Assert.DoesNotContain("offline", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [TestMethod]
     public void ASecondResolveReusesTheCacheWithoutDownloading()
     {
         using var tmp = new TempFolder();
