@@ -273,7 +273,7 @@ public sealed class SweepExperiment
         void TrialLog(string m) => channel.Info(MessageSensitivity.None, m);
 
         SweepResultsFile? results = null;
-        SweepFolderLock? folderLock = null;
+        ExclusiveFileLock? folderLock = null;
         var history = new List<TrialRecord>();
         int seed = _seed ?? host.Rand.Next();
         if (_outputFolder is not null)

@@ -125,12 +125,12 @@ public sealed class SweepResultsFile : IDisposable
             if (lines[i].Trim().Length == 0) continue;
             JsonElement e;
             try { e = JsonDocument.Parse(lines[i]).RootElement; }
-            catch (JsonException ex) { throw new InvalidDataException($"{path} line {i + 1} is not valid JSON ({ex.Message}).", ex); }
-            string kind = e.TryGetProperty("kind", out var k) ? k.GetString() ?? "" : "";
+            catch (JsonException ex) { throw new InvalidDataException($"{path} line {i + 1} is not valid JSON ({IO.UntrustedText.OneLine(ex.Message)}).", ex); }
+            string kind = e.ValueKind == JsonValueKind.Object && e.TryGetProperty("kind", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString()! : "";
             if (kind == "sweep")
             {
                 sawHeader = true;
-                if (e.TryGetProperty("seed", out var sd) && sd.TryGetInt32(out int sv)) seed = sv;
+                if (e.TryGetProperty("seed", out var sd) && sd.ValueKind == JsonValueKind.Number && sd.TryGetInt32(out int sv)) seed = sv;
                 if (expectedHeader is not null) CheckHeader(e, expectedHeader, path);
                 continue;
             }
@@ -145,13 +145,15 @@ public sealed class SweepResultsFile : IDisposable
 
     private static void CheckHeader(JsonElement e, JsonObject expected, string path)
     {
-        string Of(JsonElement el, string name) => el.TryGetProperty(name, out var v) ? v.GetRawText() : "(none)";
+        string Of(JsonElement el, string name) => el.TryGetProperty(name, out var v) ? IO.UntrustedText.OneLine(v.GetRawText(), 300) : "(none)";
         var want = JsonDocument.Parse(expected.ToJsonString()).RootElement;
         if (Of(e, "metric") != Of(want, "metric"))
             throw new InvalidOperationException($"The results file {path} is of a sweep optimizing {Of(e, "metric")}, not {Of(want, "metric")}: " +
                 "use another results file (output folder) for a sweep with another metric, or delete it to start over.");
-        var had = e.TryGetProperty("candidates", out var h) ? h.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText()) : new();
-        var now = want.GetProperty("candidates").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText());
+        if (e.TryGetProperty("candidates", out var h) && h.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path} line 1: the sweep header's 'candidates' is a JSON {h.ValueKind}, not an object.");
+        var had = h.ValueKind == JsonValueKind.Object ? h.EnumerateObject().DistinctBy(p => p.Name).ToDictionary(p => p.Name, p => IO.UntrustedText.OneLine(p.Value.GetRawText(), 300)) : new();
+        var now = want.GetProperty("candidates").EnumerateObject().ToDictionary(p => p.Name, p => IO.UntrustedText.OneLine(p.Value.GetRawText(), 300));
         foreach (var name in had.Keys.Union(now.Keys))
         {
             had.TryGetValue(name, out var a);
@@ -213,7 +215,7 @@ public sealed class SweepResultsFile : IDisposable
             {
                 TrialId = e.GetProperty("trialId").GetInt32(),
                 Parameters = TrialParameters.FromJson(name, candidate.Space, e.GetProperty("parameters")),
-                Status = Enum.Parse<TrialStatus>(e.GetProperty("status").GetString()!),
+                Status = Status(e.GetProperty("status").GetString()!),
                 Metric = metric,
                 Metrics = metrics,
                 Reports = reports,
@@ -225,7 +227,12 @@ public sealed class SweepResultsFile : IDisposable
         }
         catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or InvalidDataException)
         {
-            throw new InvalidDataException($"{path} line {line}: {ex.Message}", ex);
+            throw new InvalidDataException($"{path} line {line}: {IO.UntrustedText.OneLine(ex.Message)}", ex);
         }
     }
+
+    /// <summary>A status by name (Enum.Parse would also take any number).</summary>
+    private static TrialStatus Status(string name) =>
+        Enum.GetNames<TrialStatus>().Contains(name, StringComparer.Ordinal) ? Enum.Parse<TrialStatus>(name)
+            : throw new InvalidDataException($"status '{IO.UntrustedText.OneLine(name, 40)}' is none of {string.Join(", ", Enum.GetNames<TrialStatus>())}");
 }

@@ -89,7 +89,7 @@ internal static class CliCommon
     /// <summary>Longest error line printed (the rest is in the --verbose output).</summary>
     private const int MaxErrorLine = 4000;
 
-    /// <summary>Runs a command body inside the CLI's error boundary (see <see cref="Run(bool, Func{int})"/>), verbose as the parse result says.</summary>
+    /// <summary>Runs a command body inside the CLI's error boundary (see <see cref="Run(bool, Func{int}, string)"/>), verbose as the parse result says.</summary>
     public static int Run(ParseResult r, Func<int> body)
     {
         if (r.GetValue(LogFile) is not { } path) return Run(r.GetValue(Verbose), body);
@@ -133,13 +133,19 @@ internal static class CliCommon
         public override void Flush() { first.Flush(); second.Flush(); }
     }
 
+    /// <summary>As <see cref="Run(ParseResult, Func{int})"/>, with the line printed when the command is cancelled.</summary>
+    public static int Run(ParseResult r, string cancelledMessage, Func<int> body) => Run(r.GetValue(Verbose), body, cancelledMessage);
+
+    /// <summary>What a cancelled command says unless it says otherwise.</summary>
+    internal const string DefaultCancelledMessage = "Cancelled; nothing was written (an existing output file is unchanged).";
+
     /// <summary>
     /// The CLI's one error boundary: runs a command body and turns any failure into one line <c>error: ...</c> on stderr
     /// and exit code 1 (130 for a cancellation). Wrappers (TargetInvocationException, AggregateException,
     /// TypeInitializationException) are unwrapped to their cause first. The full exception with its stack trace follows
     /// only when <paramref name="verbose"/> is true or the environment variable MLNETLLM_VERBOSE is 1.
     /// </summary>
-    public static int Run(bool verbose, Func<int> body)
+    public static int Run(bool verbose, Func<int> body, string cancelledMessage = DefaultCancelledMessage)
     {
         ArgumentNullException.ThrowIfNull(body);
         try
@@ -151,7 +157,7 @@ internal static class CliCommon
             var e = Unwrap(caught);
             if (e is OperationCanceledException)
             {
-                Console.Error.WriteLine("Cancelled; nothing was written.");
+                Console.Error.WriteLine(cancelledMessage);
                 return 130;
             }
             Console.Error.WriteLine(ErrorLine(e));
@@ -275,24 +281,29 @@ internal static class CliCommon
     }
 
     /// <summary>
-    /// Saves an ML.NET model atomically: a temporary file in the same folder, then a rename. <paramref name="columns"/>, when given,
-    /// records the data-file columns the model was trained with (see <see cref="ModelFile.ColumnsEntry"/>).
+    /// Saves an ML.NET model atomically (<see cref="IO.AtomicFile"/>: a temporary file in the same folder, flushed to disk,
+    /// then one rename). Cancelling <paramref name="ct"/> (Ctrl-C) stops the save at its next write; the earlier file stays.
+    /// <paramref name="columns"/>, when given, records the data-file columns the model was trained with (see <see cref="ModelFile.ColumnsEntry"/>).
     /// </summary>
-    public static void SaveModelAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path, TextFileOptions? columns = null)
+    public static void SaveModelAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path, TextFileOptions? columns = null, CancellationToken ct = default)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + $".tmp-{Guid.NewGuid():N}";
-        try
-        {
-            ml.Model.Save(model, schema, tmp);
-            if (columns is not null) ModelFile.WriteColumns(tmp, columns);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        IO.AtomicFile.Write(full, s => ml.Model.Save(model, schema, s),
+            columns is null ? null : tmp => ModelFile.WriteColumns(tmp, columns), ct);
+    }
+
+    /// <summary>
+    /// Takes an exclusive lock on an output file for as long as it is written (<c>&lt;path&gt;.lock</c> next to it, removed
+    /// on release; a lock left by a killed process does not block).
+    /// </summary>
+    /// <exception cref="IOException">Another process (or command) writes the same file: one line naming the option, the file and the owner.</exception>
+    public static IO.ExclusiveFileLock LockOutputFile(string path, string option)
+    {
+        var full = Path.GetFullPath(path);
+        return IO.ExclusiveFileLock.Acquire(full + ".lock", (owner, lockFile) =>
+            $"{option} {path} is being written by another process ({owner}; lock file {lockFile}): wait for it to finish or choose another {option}.",
+            deleteOnRelease: true);
     }
 
     /// <summary>Prints what looked wrong in the data files (<see cref="TextClassificationTable.Warnings"/>) to stderr, one line each.</summary>

@@ -15,6 +15,9 @@ internal static class SweepCommand
     // The CLI's families (CliFamilies) are registered before anything here looks a family up.
     static SweepCommand() => CliFamilies.EnsureRegistered();
 
+    /// <summary>What a cancelled sweep says: finished trials are kept (unlike train, a sweep writes as it goes).</summary>
+    internal const string CancelledMessage = "Cancelled; the trials that finished (and their charts) stay in the output folder: run the same command again to resume.";
+
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = "Sweep config (JSON, see docs/sweeps.md).", Required = true };
@@ -24,7 +27,7 @@ internal static class SweepCommand
         cmd.Options.Add(config);
         flags.AddTo(cmd);
         optionSettings.AddTo(cmd);
-        cmd.SetAction(r => CliCommon.Run(r, () =>
+        cmd.SetAction(r => CliCommon.Run(r, CancelledMessage, () =>
         {
             var result = Run(SweepConfig.Load(r.GetValue(config)!), Console.Out, CancellationToken.None, optionSettings.Read(r), flags.Read(r));
             using var _ = result.Model as IDisposable;
@@ -65,8 +68,7 @@ internal static class SweepCommand
             .SetDataset(train.ToDataView(ml), valid.ToDataView(ml))
             .SetMonitor(new TextWriterSweepMonitor(log))
             .SetSweepCharts());
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
-        return experiment.RunAsync(cts.Token).GetAwaiter().GetResult();
+        using var ctrlC = CtrlCCancellation.Hook(ct);
+        return experiment.RunAsync(ctrlC.Token).GetAwaiter().GetResult();
     }
 }

@@ -31,8 +31,13 @@ internal static class TrainCommand
         {
             // Before anything else: a bad --out must not cost a training run.
             CliCommon.CheckOutputFile(r.GetValue(output)!, "--out");
+            // One writer per --out: a second train (or demo) on the same file fails here, before it trains.
+            using var outLock = CliCommon.LockOutputFile(r.GetValue(output)!, "--out");
             var fileOptions = data.Read(r);
             var trainTable = TextClassificationFile.Load(r.GetValue(train)!, fileOptions);
+            if (trainTable.Labels.Count < 2)
+                throw new ArgumentException($"--train {trainTable.Source}: the label column holds {trainTable.Labels.Count} class(es) " +
+                    $"({string.Join(", ", trainTable.Labels.Take(3))}); a classifier needs at least two (is --label-column the right column?).");
             var validTable = r.GetValue(valid) is { } v ? TextClassificationFile.Load(v, fileOptions) : null;
             CliCommon.PrintWarnings(trainTable, validTable);
             var family = ClassifierFamilies.Get(r.GetValue(trainer)!, "--trainer");
@@ -41,12 +46,12 @@ internal static class TrainCommand
             var options = ClassifierPipeline.NewOptions(family, modelPath, trainTable.HasText2);
             flags.Apply(r, family, options);
             ModelOptionsConfig.Apply(settings.Read(r), family, options, "--config/--set");
-            using var cts = CancelOnCtrlC();
+            using var ctrlC = CtrlCCancellation.Hook();
             int seed = 1;
             if (options is TransformerTrainerOptions t)
             {
                 seed = t.Seed ??= 1;
-                t.CancellationToken = cts.Token;
+                t.CancellationToken = ctrlC.Token;
             }
             var ml = new MLContext(seed: seed);
             Console.WriteLine($"Training {family.Name} on {trainTable.Count} rows of {trainTable.Source}" +
@@ -65,7 +70,7 @@ internal static class TrainCommand
             });
             using (fitted as IDisposable)
             {
-                CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!, fileOptions);
+                CliCommon.SaveModelAtomically(ml, pipeline, trainTable.ToDataView(ml).Schema, r.GetValue(output)!, fileOptions, ctrlC.Token);
                 if (fitted is TextClassifierTransformer { TrainingSummary: { } s })
                 {
                     Console.WriteLine($"Trained in {sw.Elapsed.TotalSeconds:F1} s ({s.Steps} steps, {s.RowsPerSecond:F1} rows/s); saved {r.GetValue(output)}.");
@@ -76,13 +81,5 @@ internal static class TrainCommand
             return 0;
         }));
         return cmd;
-    }
-
-    /// <summary>Ctrl+C cancels training cleanly (nothing is written) instead of killing the process.</summary>
-    internal static CancellationTokenSource CancelOnCtrlC()
-    {
-        var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
-        return cts;
     }
 }

@@ -88,6 +88,19 @@ public sealed class BertWordPieceTokenizer : ITextTokenizer
     public static BertWordPieceTokenizer FromFolder(string folder)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
+        try
+        {
+            return ReadFolder(folder);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or KeyNotFoundException or ArgumentException)
+        {
+            // A field of the wrong JSON type (JsonElement throws InvalidOperationException) or a value out of range: name the folder.
+            throw new InvalidDataException($"BERT tokenizer '{folder}': {IO.UntrustedText.OneLine(e.Message)}", e);
+        }
+    }
+
+    private static BertWordPieceTokenizer ReadFolder(string folder)
+    {
         if (!Directory.Exists(folder))
             throw new DirectoryNotFoundException($"BERT tokenizer folder '{folder}' does not exist.");
 

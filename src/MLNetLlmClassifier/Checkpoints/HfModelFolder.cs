@@ -106,15 +106,7 @@ public static class HfModelFolder
         var length = new FileInfo(path).Length;
         if (length > MaxJsonBytes)
             throw new InvalidDataException($"{path} is {length} bytes, larger than the {MaxJsonBytes}-byte limit for a JSON file.");
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        }
-        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
-        {
-            throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e);
-        }
+        JsonNode? node = IO.UntrustedText.ParseJson(File.ReadAllBytes(path), path);
         return node as JsonObject ?? throw new InvalidDataException($"{path} holds a JSON {node?.GetValueKind().ToString() ?? "null"}, not an object.");
     }
 

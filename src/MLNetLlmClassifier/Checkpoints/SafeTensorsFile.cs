@@ -223,13 +223,18 @@ public sealed class SafeTensorsFile : IDisposable
     private static (List<SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataStart, long dataLength)
     {
         JsonDocument doc;
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            try { IO.UntrustedText.CheckUtf8(header, "the header"); }
+            catch (InvalidDataException e) { throw Invalid(path, null, e.Message, e); }
+        }
         try
         {
             doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
-            throw Invalid(path, null, $"the header is not valid JSON: {e.Message}", e);
+            throw Invalid(path, null, $"the header is not valid JSON: {IO.UntrustedText.OneLine(e.Message)}", e);
         }
         using (doc)
         {

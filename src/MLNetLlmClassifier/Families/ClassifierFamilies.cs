@@ -118,13 +118,24 @@ public static class ClassifierFamilies
         var path = Path.Combine(folder, SettingsFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: this folder was not saved by MLNetLlmClassifier.", path);
         JsonObject settings;
-        try { settings = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException("empty"); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException)
-        { throw new InvalidDataException($"{path} is not a valid classifier settings file: {e.Message}", e); }
-        var name = settings["family"]?.GetValue<string>() ?? throw new InvalidDataException($"{path} names no model family.");
+        settings = IO.UntrustedText.ParseJson(File.ReadAllBytes(path), path) as JsonObject
+            ?? throw new InvalidDataException($"{path} is not a valid classifier settings file: it does not hold a JSON object.");
+        string? name;
+        try { name = settings["family"]?.GetValue<string>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new InvalidDataException($"{path}: 'family' is not a string ({IO.UntrustedText.OneLine(e.Message)}).", e); }
+        if (name is null) throw new InvalidDataException($"{path} names no model family.");
         var family = Find(name);
         if (family is null || !family.UsesCheckpoint)
-            throw new InvalidDataException($"{path} names the model family '{name}', which this version does not know (known: {Names}).");
-        return family.LoadClassifier(folder, settings, device);
+            throw new InvalidDataException($"{path} names the model family '{IO.UntrustedText.OneLine(name, 80)}', which this version does not know (known: {Names}).");
+        try
+        {
+            return family.LoadClassifier(folder, settings, device);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or OverflowException)
+        {
+            // A field of the settings with the wrong JSON type or value (JsonNode.GetValue throws these): name the file.
+            throw new InvalidDataException($"{path}: a setting has the wrong type or value ({IO.UntrustedText.OneLine(e.Message)}).", e);
+        }
     }
 }

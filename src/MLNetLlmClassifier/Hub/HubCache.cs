@@ -13,7 +13,13 @@ namespace MLNetLlmClassifier.Hub;
 ///     refs/{revision}                the commit hash a branch or tag pointed to when last resolved (no newline)
 ///     snapshots/{commit}/{file}      relative symlink to ../../blobs/{etag} (a copy where symlinks cannot be made)
 /// {cache}/.locks/models--owner--name/{etag}.lock   held while a blob downloads (flock, as huggingface_hub's filelock)
+/// {cache}/models--owner--name/.sha256/{etag}       this library's addition: the sha256 of a blob whose ETag is not a hash
 /// </code>
+/// What is verified: every downloaded blob has the size the hub reports; a blob named by a hash (the hub's sha256 for LFS
+/// files, git blob sha1 for others) has that hash. A blob whose ETag is not a hash (a mirror or proxy) cannot be checked
+/// against the hub beyond its size: its sha256 is computed on download and recorded in .sha256/, and a reused blob with
+/// such a record is checked against it (a mismatch deletes the blob, which is then downloaded again). Blobs found in the
+/// cache without a record (written by huggingface_hub, or named by a hash) are trusted by name, as huggingface_hub does.
 /// </summary>
 internal sealed class HubCache(string root)
 {
@@ -143,6 +149,40 @@ internal sealed class HubCache(string root)
         || e.HResult == unchecked((int)0x80070070) || e.HResult == unchecked((int)0x80070027)
         || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
         || e.Message.Contains("not enough space", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Where the sha256 of a blob whose ETag is not a hash is recorded: {repo}/.sha256/{etag}.</summary>
+    public static string Sha256RecordPath(string blobPath) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(blobPath)!)!, ".sha256", Path.GetFileName(blobPath));
+
+    /// <summary>Records the sha256 of a blob (before the blob itself is renamed into place).</summary>
+    public static void WriteSha256Record(string blobPath, string sha256)
+    {
+        string record = Sha256RecordPath(blobPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(record)!);
+        AtomicFile.WriteAllBytes(record, System.Text.Encoding.ASCII.GetBytes(sha256));
+    }
+
+    /// <summary>
+    /// Whether a cached blob may be used: true when it has no sha256 record (named by a hash, or written by another tool)
+    /// or matches its record. A blob that does not match is deleted with its record, so that it is downloaded again.
+    /// </summary>
+    public static bool MatchesSha256Record(string blobPath)
+    {
+        string record = Sha256RecordPath(blobPath);
+        if (!File.Exists(record)) return true;
+        string expected = File.ReadAllText(record).Trim();
+        if (File.Exists(blobPath) && Sha256Of(blobPath) == expected) return true;
+        TryDelete(blobPath);
+        TryDelete(record);
+        return false;
+    }
+
+    /// <summary>The sha256 of a file, lower-case hex.</summary>
+    public static string Sha256Of(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream)).ToLowerInvariant();
+    }
 
     public static void TryDelete(string path)
     {

@@ -63,7 +63,7 @@ internal sealed partial class HubClient : IDisposable
     public async Task<RepoInfo> GetRepoInfoAsync(HubModelId id, CancellationToken ct)
     {
         var url = new Uri($"{Endpoint}/api/models/{id.RepoId}/revision/{Uri.EscapeDataString(id.Revision)}");
-        using var response = await SendAsync(HttpMethod.Get, url, followAbsoluteRedirects: false, rangeFrom: 0, ct).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, url, followAbsoluteRedirects: false, rangeFrom: 0, id.RepoId, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
             throw ErrorFor(response, id, file: null);
 
@@ -100,7 +100,7 @@ internal sealed partial class HubClient : IDisposable
     {
         string escapedFile = string.Join('/', file.Split('/').Select(Uri.EscapeDataString));
         var url = new Uri($"{Endpoint}/{id.RepoId}/resolve/{commit}/{escapedFile}");
-        using var response = await SendAsync(HttpMethod.Head, url, followAbsoluteRedirects: false, rangeFrom: 0, ct).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Head, url, followAbsoluteRedirects: false, rangeFrom: 0, id.RepoId, ct).ConfigureAwait(false);
 
         Uri location;
         if (IsRedirect(response.StatusCode) && response.Headers.Location is { } target)
@@ -111,7 +111,8 @@ internal sealed partial class HubClient : IDisposable
             throw ErrorFor(response, id, file);
 
         string? repoCommit = Header(response, "X-Repo-Commit");
-        string? etag = NormalizeEtag(Header(response, "X-Linked-Etag") ?? Header(response, "ETag"));
+        string? linkedEtag = NormalizeEtag(Header(response, "X-Linked-Etag"));
+        string? etag = linkedEtag ?? NormalizeEtag(Header(response, "ETag"));
         string? sizeText = Header(response, "X-Linked-Size") ?? response.Content.Headers.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         bool hasSize = long.TryParse(sizeText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long size);
@@ -119,6 +120,8 @@ internal sealed partial class HubClient : IDisposable
             repoCommit is null ? "no X-Repo-Commit header (is this a Hugging Face hub?)"
             : etag is null ? "no ETag, so the file cannot be named in the cache or checked"
             : !SafeEtag().IsMatch(etag) || etag.Trim('.').Length == 0 ? $"an ETag '{etag}' that is not a plain hash"
+            // The hub names an LFS file (X-Linked-Etag) by its sha256, always: anything else cannot be checked as the hub means it.
+            : linkedEtag is not null && !IsSha256(linkedEtag) ? $"an X-Linked-Etag '{linkedEtag}' that is not a sha256 (the hub's LFS files are named by theirs)"
             : !hasSize ? "no X-Linked-Size or Content-Length, so the download cannot be checked"
             : null;
         if (problem is not null)
@@ -165,7 +168,8 @@ internal sealed partial class HubClient : IDisposable
                 }
             }
 
-            Verify(id, file, meta, incomplete);
+            if (Verify(id, file, meta, incomplete) is { } sha256)
+                HubCache.WriteSha256Record(blobPath, sha256);
             File.Move(incomplete, blobPath, overwrite: true);
         }
         catch (IOException e) when (HubCache.IsDiskFull(e))
@@ -195,7 +199,7 @@ internal sealed partial class HubClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await SendAsync(HttpMethod.Get, meta.Location, followAbsoluteRedirects: true, rangeFrom: have, ct).ConfigureAwait(false);
+            response = await SendAsync(HttpMethod.Get, meta.Location, followAbsoluteRedirects: true, rangeFrom: have, id.RepoId, ct).ConfigureAwait(false);
         }
         catch (HubUnreachableException e)
         {
@@ -269,34 +273,41 @@ internal sealed partial class HubClient : IDisposable
     }
 
     /// <summary>
-    /// Checks a finished download against the hub: the size, and the ETag as a hash (sha256 of the content for LFS files,
-    /// git's blob sha1 for the others). A mismatch deletes the download.
+    /// Checks a finished download against the hub. Always: the size (X-Linked-Size for LFS files, else Content-Length of
+    /// the HEAD). Then the content against the ETag when it is a hash: sha256 for LFS files (X-Linked-Etag), git's blob sha1
+    /// for the others. When the ETag is not a hash (a mirror or proxy that names files otherwise), nothing the hub said can
+    /// check the bytes beyond their size: their sha256 is computed and returned, for the caller to record next to the
+    /// cache (<see cref="HubCache.WriteSha256Record"/>) so that the blob is checked against it whenever it is reused.
+    /// A mismatch deletes the download.
     /// </summary>
-    private static void Verify(HubModelId id, string file, HubFileMetadata meta, string path)
+    /// <returns>The content's sha256 when the ETag is not a hash (to record); null when the ETag itself was checked.</returns>
+    private static string? Verify(HubModelId id, string file, HubFileMetadata meta, string path)
     {
         long length = FileLength(path);
         string? actual = null;
         string kind = "";
         if (length == meta.Size)
         {
-            if (meta.Etag.Length == 64 && IsLowerHex(meta.Etag))
+            if (IsSha256(meta.Etag))
             {
                 kind = "sha256";
-                using var stream = File.OpenRead(path);
-                actual = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+                actual = HubCache.Sha256Of(path);
             }
             else if (meta.Etag.Length == 40 && IsLowerHex(meta.Etag))
             {
                 kind = "git blob sha1";
                 actual = GitBlobSha1(path, length);
             }
-            if (actual is null || actual == meta.Etag) return;
+            else return HubCache.Sha256Of(path);
+            if (actual == meta.Etag) return null;
         }
         HubCache.TryDelete(path);
         string found = actual is null ? $"{length:N0} bytes, but the hub reports {meta.Size:N0}" : $"{kind} {actual}, but the hub reports {meta.Etag}";
         throw new HubException(HubErrorKind.IntegrityCheckFailed, id.RepoId,
             $"The download of {file} of {id} is corrupt: {found}. The partial file {path} was deleted; run again to download it afresh.");
     }
+
+    private static bool IsSha256(string etag) => etag.Length == 64 && IsLowerHex(etag);
 
     // A git object id: sha1 of "blob <size>\0" followed by the content.
     private static string GitBlobSha1(string path, long length)
@@ -315,7 +326,7 @@ internal sealed partial class HubClient : IDisposable
     /// absolute ones (the CDN) only when <paramref name="followAbsoluteRedirects"/>, else the 3xx is returned with its
     /// Location. The token is sent only to the endpoint's scheme, host and port.
     /// </summary>
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, bool followAbsoluteRedirects, long rangeFrom, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, bool followAbsoluteRedirects, long rangeFrom, string repoId, CancellationToken ct)
     {
         for (int hop = 0; ; hop++)
         {
@@ -346,7 +357,9 @@ internal sealed partial class HubClient : IDisposable
             if (hop == MaxRedirects)
             {
                 response.Dispose();
-                throw new HubUnreachableException(url, new HttpRequestException($"more than {MaxRedirects} redirects"));
+                // The hub answered, so this is not "offline": a loop (a misconfigured mirror or proxy) is an error of its own.
+                throw new HubException(HubErrorKind.DownloadFailed, repoId,
+                    $"{url.GetLeftPart(UriPartial.Path)} redirected more than {MaxRedirects} times (a redirect loop on the hub, mirror or proxy); nothing was downloaded.");
             }
             response.Dispose();
             url = new Uri(url, location);

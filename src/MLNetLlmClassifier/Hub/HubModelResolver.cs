@@ -130,11 +130,12 @@ public static class HubModelResolver
         var meta = await client.GetFileMetadataAsync(id, commit, file, ct).ConfigureAwait(false);
         string blob = cache.BlobPath(id, meta.Etag);
         bool newBlob = false;
-        if (!File.Exists(blob))
+        // A blob recorded with its sha256 (its ETag is not a hash) is checked before reuse; a changed one is fetched again.
+        if (!File.Exists(blob) || !HubCache.MatchesSha256Record(blob))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
             using var blobLock = await cache.LockBlobAsync(id, meta.Etag, client.LockTimeout, ct).ConfigureAwait(false);
-            if (!File.Exists(blob)) // another process may have finished it while we waited
+            if (!File.Exists(blob) || !HubCache.MatchesSha256Record(blob)) // another process may have finished it while we waited
             {
                 await client.DownloadBlobAsync(id, file, meta, blob, progress, ct).ConfigureAwait(false);
                 newBlob = true;

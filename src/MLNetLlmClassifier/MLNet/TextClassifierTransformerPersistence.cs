@@ -26,7 +26,8 @@ internal static class TextClassifierTransformerPersistence
 
     public static void Save(ModelSaveContext ctx, TextClassifierTransformer t)
     {
-        var tmp = Path.Combine(Path.GetTempPath(), $"mlnetllm-save-{Guid.NewGuid():N}");
+        var tmp = NewTempFolder(SaveFolderPrefix);
+        using var tracked = IO.TempArtifacts.Track(tmp);
         try
         {
             t.Model.SaveModelFolder(tmp);
@@ -56,6 +57,23 @@ internal static class TextClassifierTransformerPersistence
         {
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
         }
+    }
+
+    /// <summary>Prefix of the temporary folder a save writes the Hugging Face folder to (in the system temp folder).</summary>
+    internal const string SaveFolderPrefix = "mlnetllm-save-";
+
+    /// <summary>Prefix of the temporary folder a load extracts the model's streams to.</summary>
+    internal const string LoadFolderPrefix = "mlnetllm-load-";
+
+    /// <summary>
+    /// A fresh temporary folder path named after this process; folders a killed process left behind (its id dead, a
+    /// minute old) are removed first (<see cref="IO.TempArtifacts"/>).
+    /// </summary>
+    private static string NewTempFolder(string prefix)
+    {
+        string temp = Path.GetTempPath();
+        IO.TempArtifacts.RemoveStale(temp, prefix);
+        return Path.Combine(temp, IO.TempArtifacts.NewName(prefix));
     }
 
     /// <summary>Most classes a saved header may list (a corrupt count must not size an allocation).</summary>
@@ -146,7 +164,8 @@ internal static class TextClassifierTransformerPersistence
     {
         var (cols, classNames, batchSize, files) = ReadHeader(r);
 
-        var tmp = Path.Combine(Path.GetTempPath(), $"mlnetllm-load-{Guid.NewGuid():N}");
+        var tmp = NewTempFolder(LoadFolderPrefix);
+        using var tracked = IO.TempArtifacts.Track(tmp);
         Directory.CreateDirectory(tmp);
         bool handedOver = false;
         try

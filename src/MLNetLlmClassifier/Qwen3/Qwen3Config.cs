@@ -183,11 +183,11 @@ public sealed class Qwen3Config
         foreach (var (name, id) in new[] { ("bos_token_id", BosTokenId), ("pad_token_id", PadTokenId) }.Concat(EosTokenIds.Select(e => ("eos_token_id", (int?)e))))
             if (id is int v && (v < 0 || v >= VocabSize)) Fail(name, $"= {v} is outside the vocabulary [0, {VocabSize}).");
         if (ExtraFields.TryGetValue("rope_scaling", out var rs) && rs is not null)
-            Fail("rope_scaling", $"= {rs.ToJsonString()} is not supported: only plain rotary embeddings (rope_scaling null) are implemented.");
+            Fail("rope_scaling", $"= {IO.UntrustedText.OneLine(rs.ToJsonString(), 200)} is not supported: only plain rotary embeddings (rope_scaling null) are implemented.");
         if (ExtraFields.TryGetValue("use_sliding_window", out var sw) && sw is JsonValue swv && swv.TryGetValue<bool>(out bool useSw) && useSw)
             Fail("use_sliding_window", "= true is not supported: only full attention is implemented.");
-        if (ExtraFields.TryGetValue("layer_types", out var lt) && lt is JsonArray types && types.Any(t => t?.GetValue<string>() != "full_attention"))
-            Fail("layer_types", $"= {lt.ToJsonString()} is not supported: every layer must be 'full_attention'.");
+        if (ExtraFields.TryGetValue("layer_types", out var lt) && lt is JsonArray types && types.Any(t => !(t is JsonValue tv && tv.TryGetValue<string>(out var s) && s == "full_attention")))
+            Fail("layer_types", $"= {IO.UntrustedText.OneLine(lt.ToJsonString(), 200)} is not supported: every layer must be 'full_attention'.");
     }
 
     // Bounds checked by Validate.
@@ -242,8 +242,8 @@ public sealed class Qwen3Config
     public static Qwen3Config FromJson(string json, string source = "config.json")
     {
         JsonObject obj;
-        try { obj = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{source}: the root is not a JSON object."); }
-        catch (JsonException e) { throw new InvalidDataException($"{source}: not valid JSON ({e.Message}).", e); }
+        obj = IO.UntrustedText.ParseJson(System.Text.Encoding.UTF8.GetBytes(json), source) as JsonObject
+            ?? throw new InvalidDataException($"{source}: the root is not a JSON object.");
         return FromJson(obj, source);
     }
 
@@ -291,7 +291,7 @@ public sealed class Qwen3Config
                     break;
                 // transformers 5 folds rope_theta and rope_scaling into rope_parameters; only the default rope type is implemented.
                 case "rope_parameters" when node is JsonObject rp:
-                    if (rp["rope_type"]?.GetValue<string>() is string rt && rt != "default")
+                    if (rp["rope_type"] is { } rtNode && Str(rtNode, "rope_parameters.rope_type") is var rt && rt != "default")
                         throw new InvalidDataException($"{source}: rope_parameters.rope_type = '{rt}' is not supported: only 'default' rotary embeddings are implemented.");
                     if (rp["rope_theta"] is JsonNode th) c.RopeTheta = Num(th, "rope_parameters.rope_theta");
                     c.ExtraFields[key] = node.DeepClone();
@@ -304,7 +304,7 @@ public sealed class Qwen3Config
         return c;
 
         InvalidDataException Bad(string key, string expected, JsonNode? node) =>
-            new($"{source}: {key} must be {expected}, found {node?.ToJsonString() ?? "null"}.");
+            new($"{source}: {key} must be {expected}, found {IO.UntrustedText.OneLine(node?.ToJsonString() ?? "null", 100)}.");
         int Int(JsonNode? node, string key)
         {
             if (node is JsonValue v && v.TryGetValue<double>(out double d) && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue) return (int)d;

@@ -68,6 +68,13 @@ public sealed class Qwen3Tokenizer : ITextTokenizer
         if (!File.Exists(path))
             throw new FileNotFoundException($"No Qwen3 tokenizer in '{folder}': tokenizer.json is missing.", path);
 
+        // A field of the wrong JSON type (JsonElement throws InvalidOperationException) or a value the BPE model refuses
+        // becomes one InvalidDataException naming the file.
+        return HfTokenizerFiles.Load(path, () => Read(folder, path));
+    }
+
+    private static Qwen3Tokenizer Read(string folder, string path)
+    {
         using JsonDocument json = HfTokenizerFiles.TryReadJson(path)!;
         using JsonDocument? config = HfTokenizerFiles.TryReadJson(Path.Combine(folder, HfTokenizerFiles.TokenizerConfigJson));
         JsonElement root = json.RootElement;

@@ -16,14 +16,15 @@ internal static class HfTokenizerFiles
     public static JsonDocument? TryReadJson(string path)
     {
         if (!File.Exists(path)) return null;
+        byte[] bytes = File.ReadAllBytes(path);
+        IO.UntrustedText.CheckUtf8(bytes, $"'{path}'");
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            return JsonDocument.Parse(bytes, IO.UntrustedText.JsonOptions);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"'{path}' is not valid JSON: {IO.UntrustedText.OneLine(e.Message)}", e);
         }
     }
 
@@ -107,9 +108,10 @@ internal static class HfTokenizerFiles
     public static T Load<T>(string path, Func<T> load)
     {
         try { return load(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException
+            or FormatException or OverflowException or KeyNotFoundException)
         {
-            throw new InvalidDataException($"Could not load '{path}': {e.Message}", e);
+            throw new InvalidDataException($"Could not load '{path}': {IO.UntrustedText.OneLine(e.Message)}", e);
         }
     }
 }

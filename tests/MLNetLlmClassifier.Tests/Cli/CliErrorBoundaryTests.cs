@@ -59,6 +59,17 @@ public class CliErrorBoundaryTests
     }
 
     [TestMethod]
+    public void PredictOnAnotherProgramsZipSaysItIsNotAnMlNetModel()
+    {
+        var other = _temp.File("other-program.zip");
+        using (var zip = System.IO.Compression.ZipFile.Open(other, System.IO.Compression.ZipArchiveMode.Create))
+        using (var w = new StreamWriter(zip.CreateEntry("readme.txt").Open())) w.Write("not a model");
+        var (code, output) = CliTests.Run("predict", "--model", other, "--text", "a b c");
+        AssertOneErrorLine(code, output, other, "not an ML.NET model", "readme.txt");
+        Assert.DoesNotContain("legacy", output);
+    }
+
+    [TestMethod]
     public void VerboseAddsTheStackTrace()
     {
         var tampered = HostileModelZipTests.Tampered(_zip, "cli-verbose", (l, b) => HostileModelZipTests.WriteInt(b, l.ClassCountOffset, -5));

@@ -63,6 +63,42 @@ public class OutputPathTests
     }
 
     [TestMethod]
+    public void TrainRefusesAnOutThatAnotherTrainIsWritingAndKeepsTheFile()
+    {
+        var output = _temp.File("locked", "model.zip");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllText(output, "the earlier model");
+        string[] args = ["train", "--trainer", "bert", "--model", _model, "--train", _train, "--out", output,
+            "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--label-column", "category", "--text-column", "text"];
+        using (MLNetLlmClassifier.Cli.Commands.CliCommon.LockOutputFile(output, "--out"))
+        {
+            AssertFailsAtOnce(args, output);
+            var (_, text) = CliTests.Run(args);
+            StringAssert.Contains(text, "is being written by another process", text);
+            Assert.AreEqual("the earlier model", File.ReadAllText(output));
+        }
+        // Released: the train runs, replaces the file and leaves neither its lock nor a temporary file.
+        var (code, log) = CliTests.Run(args);
+        Assert.AreEqual(0, code, log);
+        Assert.AreNotEqual("the earlier model", File.ReadAllText(output));
+        CollectionAssert.AreEquivalent(new[] { "model.zip" }, Directory.GetFileSystemEntries(Path.GetDirectoryName(output)!).Select(Path.GetFileName).ToArray());
+    }
+
+    [TestMethod]
+    public void TrainOnAFileWithOneClassNamesTheFile()
+    {
+        var oneClass = _temp.File("one-class.csv");
+        File.WriteAllLines(oneClass, new[] { "text,category" }.Concat(Enumerable.Range(0, 8).Select(i => $"\"row {i}\",Sports")));
+        var (code, text) = CliTests.Run("train", "--trainer", "bert", "--model", _model, "--train", oneClass, "--out", _temp.File("one.zip"),
+            "--label-column", "category", "--text-column", "text");
+        Assert.AreEqual(1, code, text);
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.HasCount(1, lines, text);
+        StringAssert.Contains(lines[0], oneClass, text);
+        StringAssert.Contains(lines[0], "1 class(es) (Sports)", text);
+    }
+
+    [TestMethod]
     public void CompareRefusesABadReportFolderBeforeTraining()
     {
         var file = _temp.File("report-is-a-file");

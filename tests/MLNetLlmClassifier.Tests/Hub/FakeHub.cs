@@ -63,6 +63,12 @@ internal sealed class FakeHub : IDisposable
     /// <summary>The CDN serves these bytes instead of the blob with this sha256 (same length: only the hash can tell).</summary>
     public ConcurrentDictionary<string, byte[]> CorruptBlobs { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Files (by name) answered with this ETag instead of their hash, as a mirror or proxy that names files otherwise might
+    /// (for an LFS file it replaces X-Linked-Etag).
+    /// </summary>
+    public ConcurrentDictionary<string, string> OpaqueEtags { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Old repository ids answered with a relative 307 to the new id's URL, as the hub does for renamed repositories.</summary>
     public ConcurrentDictionary<string, string> Renamed { get; } = new(StringComparer.Ordinal);
 
@@ -133,14 +139,14 @@ internal sealed class FakeHub : IDisposable
                 var redirect = new LoopbackResponse { Status = 302, Body = Encoding.ASCII.GetBytes("Found. Redirecting") };
                 redirect.Headers["Location"] = new Uri(Cdn.BaseUri, $"/repos/{repo.RepoId.Replace('/', '-')}/{sha}?signature=x").ToString();
                 redirect.Headers["X-Repo-Commit"] = commit;
-                redirect.Headers["X-Linked-Etag"] = $"\"{sha}\"";
+                redirect.Headers["X-Linked-Etag"] = $"\"{OpaqueEtags.GetValueOrDefault(file, sha)}\"";
                 redirect.Headers["X-Linked-Size"] = content.Length.ToString();
                 redirect.Headers["ETag"] = $"\"{GitBlobSha1(Encoding.ASCII.GetBytes("version https://git-lfs.github.com/spec/v1\noid sha256:" + sha))}\"";
                 return redirect;
             }
             var served = Ranged(request, content);
             served.Headers["X-Repo-Commit"] = commit;
-            served.Headers["ETag"] = $"\"{GitBlobSha1(content)}\"";
+            served.Headers["ETag"] = $"\"{OpaqueEtags.GetValueOrDefault(file, GitBlobSha1(content))}\"";
             return served;
         }
         return Error(404, null, "no such route");

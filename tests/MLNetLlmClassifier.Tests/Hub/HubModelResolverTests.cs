@@ -315,6 +315,70 @@ public class HubModelResolverTests
     }
 
     [TestMethod]
+    public void ABlobWhoseEtagIsNotAHashIsRecordedWithItsSha256AndCheckedOnReuse()
+    {
+        using var tmp = new TempFolder();
+        using var hub = new FakeHub();
+        var repo = hub.AddRepo(RepoId, BertRepo());
+        byte[] vocab = repo.Files["vocab.txt"];
+        hub.OpaqueEtags["vocab.txt"] = "mirror-etag-1";
+        string repoFolder = tmp.File("cache", "models--acme--tiny-bert");
+        string blob = Path.Combine(repoFolder, "blobs", "mirror-etag-1");
+
+        string first = HubModelResolver.Resolve(RepoId, Options(hub, tmp));
+
+        CollectionAssert.AreEqual(vocab, File.ReadAllBytes(Path.Combine(first, "vocab.txt")));
+        string record = Path.Combine(repoFolder, ".sha256", "mirror-etag-1");
+        Assert.IsTrue(File.Exists(record), "a blob that its ETag cannot check was stored without a recorded sha256");
+        Assert.AreEqual(FakeHub.Sha256(vocab), File.ReadAllText(record));
+        Assert.HasCount(1, Directory.GetFiles(Path.Combine(repoFolder, ".sha256")), "only the blob without a hash ETag gets a record");
+
+        // The blob changes on disk (same length); a new commit reuses it: the record catches it and the blob is fetched again.
+        byte[] tampered = (byte[])vocab.Clone();
+        tampered[0] ^= 0x20;
+        File.WriteAllBytes(blob, tampered);
+        string second = repo.Commit(new Dictionary<string, byte[]>(repo.Files) { ["config.json"] = Encoding.UTF8.GetBytes("{\"model_type\": \"bert\", \"v\": 2}\n") });
+        string folder = HubModelResolver.Resolve(RepoId, Options(hub, tmp));
+
+        Assert.AreEqual(tmp.File("cache", "models--acme--tiny-bert", "snapshots", second), folder);
+        CollectionAssert.AreEqual(vocab, File.ReadAllBytes(Path.Combine(folder, "vocab.txt")), "a changed blob was reused");
+        Assert.AreEqual(1, hub.Hub.Requests.Count(r => r.Method == "GET" && r.Path.EndsWith($"/resolve/{second}/vocab.txt", StringComparison.Ordinal)),
+            "the changed blob was downloaded again");
+    }
+
+    [TestMethod]
+    public void AnLfsFileWhoseLinkedEtagIsNotASha256IsRefused()
+    {
+        using var tmp = new TempFolder();
+        using var hub = new FakeHub();
+        var repo = hub.AddRepo(RepoId, BertRepo());
+        hub.OpaqueEtags["model.safetensors"] = "not-a-sha256";
+
+        // An LFS file is named by its sha256 on the hub: an X-Linked-Etag that is not one is refused before any download.
+        var e = Assert.ThrowsExactly<HubException>(() => HubModelResolver.Resolve(RepoId, Options(hub, tmp)));
+        Console.WriteLine(e.Message);
+        StringAssert.Contains(e.Message, "X-Linked-Etag 'not-a-sha256' that is not a sha256");
+        Assert.AreEqual(0, hub.Cdn.Requests.Count(r => r.Method == "GET"));
+        Assert.IsFalse(File.Exists(tmp.File("cache", "models--acme--tiny-bert", "blobs", "not-a-sha256")));
+    }
+
+    [TestMethod]
+    public void ARedirectLoopIsNamedAsSuchNotAsOffline()
+    {
+        using var tmp = new TempFolder();
+        using var hub = new FakeHub();
+        hub.Renamed["acme/loop-a"] = "acme/loop-b";
+        hub.Renamed["acme/loop-b"] = "acme/loop-a";
+
+        var e = Assert.ThrowsExactly<HubException>(() => HubModelResolver.Resolve("acme/loop-a", Options(hub, tmp)));
+
+        Console.WriteLine(e.Message);
+        Assert.AreEqual(HubErrorKind.DownloadFailed, e.Kind, e.Message);
+        StringAssert.Contains(e.Message, "redirected more than 10 times");
+        Assert.DoesNotContain("offline", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [TestMethod]
     public void ASecondResolveReusesTheCacheWithoutDownloading()
     {
         using var tmp = new TempFolder();
