@@ -411,7 +411,8 @@ internal sealed class OnnxTensor
     private ReadOnlyMemory<byte>? Bytes(string? directory)
     {
         if (IsExternal || ExternalData.Count > 0) return ReadExternal(directory);
-        return _raw is null ? null : _raw.Memory;
+        // Not "_raw is null ? null : _raw.Memory": that conditional is typed ReadOnlyMemory<byte>, and null would become an empty memory.
+        return _raw?.Memory;
     }
 
     private byte[] ReadExternal(string? directory)

@@ -65,7 +65,12 @@ internal static class ClassifierFitting
         int seed = o.Seed ?? host.Rand.Next();
         Log($"{trainerName}: {train.Labels.Length} training rows, {valid?.Labels.Length ?? 0} validation rows, {train.ClassNames.Length} classes, device {device}, {dtype}, seed {seed}.");
 
-        var model = createModel(new ModelRequest(train.ClassNames, device, dtype, seed, Log));
+        // What loading the model has to say (e.g. newly initialised head weights) also goes to the progress receiver, so users see it.
+        var model = createModel(new ModelRequest(train.ClassNames, device, dtype, seed, m =>
+        {
+            Log(m);
+            o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = m });
+        }));
         try
         {
             o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = "tokenising" });

@@ -72,4 +72,15 @@ public sealed class BertOnnxImportTests
         Console.WriteLine($"all-MiniLM-L6-v2: max |ONNX Runtime - ours| over the last hidden state [{x.Batch}, {x.Length}, 384] = {diff:E2}");
         Assert.IsLessThan(1e-4, diff);
     }
+
+    [TestMethod]
+    public void LoadingACheckpointWithoutClassifierReportsTheNewlyInitialisedTensorsInOneLine()
+    {
+        var lines = new List<string>();
+        using var model = BertForSequenceClassification.FromPretrained(PretrainedMiniLm.Folder, 4, CPU, lines.Add, seed: 3);
+        var fresh = lines.Where(l => l.Contains("newly initialised", StringComparison.Ordinal)).ToList();
+        Assert.HasCount(1, fresh, string.Join("\n", lines));
+        StringAssert.Contains(fresh[0], "(seed 3): classifier.bias, classifier.weight;");
+        Assert.DoesNotContain("pooler", fresh[0], "the MiniLM export has its pooler");
+    }
 }
