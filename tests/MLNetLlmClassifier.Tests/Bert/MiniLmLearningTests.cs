@@ -9,7 +9,7 @@ using MLNetLlmClassifier.Families;
 namespace MLNetLlmClassifier.Tests.Bert;
 
 /// <summary>
-/// The pretrained MiniLM learns what SDCA cannot from a few hundred rows: fine-tuned on 200 AG News rows (50 per class) it beats
+/// The pretrained MiniLM learns what SDCA cannot from a few hundred rows: fine-tuned on 160 AG News rows (40 per class) it beats
 /// ML.NET's SDCA on the same rows by a clear margin. Pretraining is what the test checks: a checkpoint of the same shape with random
 /// weights stays near SDCA or below (run it with <c>MLNETLLM_MINILM_CONTROL=random</c> to see this test fail on one).
 /// </summary>
@@ -20,14 +20,14 @@ public sealed class MiniLmLearningTests
     private const double Margin = 0.10;
 
     [TestMethod]
-    public void PretrainedMiniLmFineTunedOnTwoHundredRowsClearlyBeatsSdcaOnTheSameRows()
+    public void PretrainedMiniLmFineTunedOnAFewHundredRowsClearlyBeatsSdcaOnTheSameRows()
     {
         using var temp = new TempFolder();
         string folder = Environment.GetEnvironmentVariable("MLNETLLM_MINILM_CONTROL") == "random"
             ? RandomWeightsOfTheSameShape(PretrainedMiniLm.Folder, temp.File("random-minilm"))
             : PretrainedMiniLm.Folder;
         var sample = StratifiedSplit.Sample(EmbeddedData.LoadAgNewsSample(renameLabels: true), 100, seed: 5);
-        var split = StratifiedSplit.Split(sample, 0.5, 0, 0.5, seed: 5);
+        var split = StratifiedSplit.Split(sample, 0.4, 0, 0.6, seed: 5);
 
         double sdca = MacroF1(Family("sdca"), null, split);
         double bert = MacroF1(BertFamily.Instance, folder, split);
@@ -43,9 +43,9 @@ public sealed class MiniLmLearningTests
         var options = ClassifierPipeline.NewOptions(family, folder, pairs: false);
         if (folder is not null)
         {
-            // compare's fine-tuning settings for the packaged MiniLM, with three epochs for 200 rows (7 steps each).
+            // compare's fine-tuning settings for the packaged MiniLM, with two epochs of batches of 16 for 160 rows (10 steps each).
             OptionsBinder.Apply(options, PretrainedModels.Find(PretrainedModels.MiniLmL6)!.FineTuning);
-            OptionsBinder.Apply(options, "NumberOfEpochs", 3.0);
+            OptionsBinder.Apply(options, "NumberOfEpochs", 2.0);
             OptionsBinder.Apply(options, "BatchSize", 16);
             OptionsBinder.Apply(options, "Device", "cpu");
             OptionsBinder.Apply(options, "Seed", 1);
