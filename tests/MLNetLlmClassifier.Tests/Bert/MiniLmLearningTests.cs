@@ -16,7 +16,7 @@ namespace MLNetLlmClassifier.Tests.Bert;
 [TestClass]
 public sealed class MiniLmLearningTests
 {
-    /// <summary>Measured (docs/onnx-import.md): the MiniLM about 0.2 above SDCA; random weights below SDCA.</summary>
+    /// <summary>Measured: SDCA 0.548, the MiniLM 0.797, a random-weight checkpoint of its shape 0.100 (docs/onnx-import.md).</summary>
     private const double Margin = 0.10;
 
     [TestMethod]
