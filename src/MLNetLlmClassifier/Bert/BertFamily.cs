@@ -104,21 +104,24 @@ public sealed class BertFamily : ClassifierFamily<BertTextClassificationTrainer.
         AtomicFolder.Build(request.OutputFolder, tmp =>
         {
             if (Directory.Exists(vocab)) TokenizerFolder.CopyTokenizerFiles(vocab, tmp);
-            else if (File.Exists(vocab))
-            {
-                File.Copy(vocab, Path.Combine(tmp, "vocab.txt"));
-                HfModelFolder.WriteJson(Path.Combine(tmp, "tokenizer_config.json"), new JsonObject
-                {
-                    ["tokenizer_class"] = "BertTokenizer",
-                    ["do_lower_case"] = request.Lowercase,
-                    ["model_max_length"] = 512,
-                });
-            }
+            else if (File.Exists(vocab)) WriteVocabTokenizer(vocab, tmp, request.Lowercase, 512);
             else throw new FileNotFoundException($"Vocabulary '{vocab}' is neither a file nor a folder.", vocab);
             var tokenizer = BertWordPieceTokenizer.FromFolder(tmp);
             var config = preset == "tiny" ? BertConfig.Tiny(tokenizer.VocabSize) : BertConfig.BertBase(tokenizer.VocabSize);
             BertForSequenceClassification.CreateRandomCheckpoint(config, tmp, request.Seed);
             HfModelFolder.MarkRandomWeights(tmp);
+        });
+    }
+
+    /// <summary>Copies a WordPiece vocab.txt into <paramref name="folder"/> with the tokenizer_config.json of HF's BertTokenizer.</summary>
+    internal static void WriteVocabTokenizer(string vocabFile, string folder, bool lowercase, int modelMaxLength)
+    {
+        File.Copy(vocabFile, Path.Combine(folder, "vocab.txt"));
+        HfModelFolder.WriteJson(Path.Combine(folder, "tokenizer_config.json"), new JsonObject
+        {
+            ["tokenizer_class"] = "BertTokenizer",
+            ["do_lower_case"] = lowercase,
+            ["model_max_length"] = modelMaxLength,
         });
     }
 

@@ -179,14 +179,13 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
 
     private static void LogReport(string folder, StateDictLoadReport report, long seed, Action<string> log)
     {
-        var freshHead = report.MissingKeptInitialized.Where(k => k.StartsWith("classifier.", StringComparison.Ordinal)).ToList();
-        if (freshHead.Count > 0)
-            log($"{folder}: the checkpoint has no classifier; a fresh head is initialised (seed {seed}): {string.Join(", ", freshHead)}.");
+        // One line for everything the checkpoint lacked, as transformers' "Some weights of ... are newly initialized: [...]".
+        if (report.MissingKeptInitialized.Count > 0)
+            log($"{folder}: some weights of {nameof(BertForSequenceClassification)} are not in the checkpoint and are newly initialised (seed {seed}): " +
+                $"{string.Join(", ", report.MissingKeptInitialized)}; they are trained with the rest of the model" +
+                (report.MissingKeptInitialized.Any(k => k.StartsWith("bert.pooler.", StringComparison.Ordinal)) ? " (a checkpoint saved without its pooling layer)." : "."));
         foreach (var m in report.Reinitialized)
             log($"{folder}: {m.ModelKey} has another shape in the checkpoint ({SafeTensorInfo.ShapeToText(m.Found)}, model {SafeTensorInfo.ShapeToText(m.Expected)}): reinitialised (seed {seed}).");
-        var pooler = report.MissingKeptInitialized.Where(k => k.StartsWith("bert.pooler.", StringComparison.Ordinal)).ToList();
-        if (pooler.Count > 0)
-            log($"{folder}: note: the checkpoint has no pooler ({string.Join(", ", pooler)}); it stays randomly initialised, as in transformers, and is trained with the head.");
         if (report.IgnoredUnexpected.Count > 0)
             log($"{folder}: ignored {report.IgnoredUnexpected.Count} checkpoint tensors the classifier does not use (e.g. {report.IgnoredUnexpected[0]}).");
     }

@@ -60,7 +60,7 @@ public sealed record HubOptions
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) || (endpointUri.Scheme != Uri.UriSchemeHttps && endpointUri.Scheme != Uri.UriSchemeHttp))
             throw new ArgumentException($"Hub endpoint '{endpoint}' (HubOptions.Endpoint or HF_ENDPOINT) is not an http(s) URL.", nameof(Endpoint));
 
-        string home = ExpandUser(Env("HF_HOME") ?? Path.Combine(ExpandUser(Env("XDG_CACHE_HOME") ?? Path.Combine("~", ".cache")), "huggingface"));
+        string home = HuggingFaceHome(EnvironmentVariables);
         string cache = CacheDirectory ?? Env("HF_HUB_CACHE") ?? Env("HUGGINGFACE_HUB_CACHE") ?? Path.Combine(home, "hub");
 
         string? token = Token is not null
@@ -70,6 +70,15 @@ public sealed record HubOptions
         bool offline = Offline ?? (IsTrue(Env("HF_HUB_OFFLINE")) || IsTrue(Env("TRANSFORMERS_OFFLINE")));
 
         return new HubSettings(endpointUri, Path.GetFullPath(ExpandUser(cache)), token, offline, MaxRetries, RetryDelay, Timeout, LockTimeout);
+    }
+
+    /// <summary>huggingface_hub's HF_HOME: <c>HF_HOME</c>, else <c>$XDG_CACHE_HOME/huggingface</c>, else <c>~/.cache/huggingface</c>.</summary>
+    /// <param name="environment">Where environment variables are read from; null: the process environment.</param>
+    public static string HuggingFaceHome(Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        string? Env(string name) => environment(name) is { Length: > 0 } v ? v : null;
+        return ExpandUser(Env("HF_HOME") ?? Path.Combine(ExpandUser(Env("XDG_CACHE_HOME") ?? Path.Combine("~", ".cache")), "huggingface"));
     }
 
     // huggingface_hub's _is_true.

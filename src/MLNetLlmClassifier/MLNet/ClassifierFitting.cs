@@ -68,7 +68,12 @@ internal static class ClassifierFitting
         ReportPlan(TrainingPlan.Create(trainerName, o, train.Labels, train.ClassNames, valid?.Labels.Length ?? 0, device.ToString(),
             dtype == ScalarType.BFloat16 ? "bfloat16" : "float32", Checkpoints.HfModelFolder.HasRandomWeights(o.ModelPath)), o, Log, m => ch.Warning(MessageSensitivity.None, m));
 
-        var model = createModel(new ModelRequest(train.ClassNames, device, dtype, seed, Log));
+        // What loading the model has to say (e.g. newly initialised head weights) also goes to the progress receiver, so users see it.
+        var model = createModel(new ModelRequest(train.ClassNames, device, dtype, seed, m =>
+        {
+            Log(m);
+            o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = m });
+        }));
         try
         {
             o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = "tokenising" });
