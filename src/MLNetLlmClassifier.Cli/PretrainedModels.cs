@@ -14,6 +14,12 @@ namespace MLNetLlmClassifier.Cli;
 internal static class PretrainedModels
 {
     /// <summary>A packaged model: its preset name, the package (and its assembly) holding it, and the two resource names.</summary>
+    /// <param name="Name">The preset name (<c>init-model --preset</c>, <c>compare --bert</c>).</param>
+    /// <param name="Package">The NuGet package (and assembly) that embeds the model.</param>
+    /// <param name="Version">The package version (part of the cache folder's name).</param>
+    /// <param name="OnnxResource">The manifest resource holding the ONNX model.</param>
+    /// <param name="VocabResource">The manifest resource holding vocab.txt.</param>
+    /// <param name="Description">One line for help texts and reports.</param>
     /// <param name="FineTuning">Trainer options (by their names on the options class) for fine-tuning this model in a short CPU run
     /// (compare's column); the user's --config/--set come after them.</param>
     internal sealed record Entry(string Name, string Package, string Version, string OnnxResource, string VocabResource, string Description,

@@ -233,7 +233,7 @@ internal sealed partial class BertOnnxGraph
 
     private BertConfig InferConfig(IReadOnlyList<string> vocab, Action<string>? log)
     {
-        long[] Shape(string name) => _placed.TryGetValue(name, out var p) ? p.Tensor.Shape is var s && p.Transpose ? [.. s.Reverse()] : s
+        long[] Shape(string name) => _placed.TryGetValue(name, out var p) ? p.Tensor.Shape is var s && p.Transpose ? [.. Enumerable.Reverse(s)] : s
             : throw new InvalidDataException($"{_model.Source}: no initializer for {name} (the BERT embeddings); is this a BERT model?");
         var word = Shape("embeddings.word_embeddings.weight");
         var position = Shape("embeddings.position_embeddings.weight");
