@@ -92,7 +92,8 @@ internal static class EvaluateCommand
             scoreColumn = ProbabilityColumn;
         }
         var metrics = ml.MulticlassClassification.Evaluate(view, "Label", scoreColumn, "PredictedLabel");
-        return EvaluationReport.From(metrics, classNames, table.Count, sw.Elapsed.TotalSeconds);
+        // Rows with a label the model does not know are skipped by the evaluator: "rows" counts the rows the metrics cover.
+        return EvaluationReport.From(metrics, classNames, table.Count - unknown.Sum(kv => (long)kv.Value), sw.Elapsed.TotalSeconds);
     }
 
     private const string ProbabilityColumn = "ScoreProbability";

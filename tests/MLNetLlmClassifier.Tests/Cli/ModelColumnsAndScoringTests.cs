@@ -68,6 +68,19 @@ public class ModelColumnsAndScoringTests
     }
 
     [TestMethod]
+    public void EvaluateCountsOnlyTheRowsItEvaluates()
+    {
+        var withUnknown = _temp.File("test-unknown.csv");
+        File.WriteAllLines(withUnknown, File.ReadAllLines(_test).Concat(
+            ["100,\"a text with a label the model never saw\",Nonexistent", "101,\"another one\",Nonexistent"]));
+        var (code, output) = CliTests.Run("evaluate", "--model", _zip, "--test", withUnknown, "--json");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "2 rows have labels the model does not know");
+        var json = JsonDocument.Parse(output[output.IndexOf('{')..]).RootElement;
+        Assert.AreEqual(24, json.GetProperty("rows").GetInt32(), "rows must count only the rows the evaluator used, not the 2 it skipped");
+    }
+
+    [TestMethod]
     public void AModelZipWithoutTheColumnsEntryStillLoadsAndUsesTheDefaults()
     {
         // A model.zip of the previous version: the same file without the entry.
