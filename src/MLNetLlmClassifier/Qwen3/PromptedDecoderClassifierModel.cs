@@ -216,21 +216,25 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     // classification reads. Class weights and label smoothing (spread over the C options) as PyTorch's cross_entropy.
     private Tensor OptionsLoss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
     {
-        var prompts = batch.Select(e => e.InputIds).ToArray();
-        var (ids, mask) = Collate(prompts);
-        var last = tensor(prompts.Select(r => (long)r.Length - 1).ToArray(), device: Device);
-        var logits = _net.LogitsAt(_net.HiddenStates(ids, mask), last, _firstTokens);                     // [B,C]
+        var (hidden, last) = PromptStates(batch);
+        var logits = _net.LogitsAt(hidden, last, _firstTokens);                                             // [B,C]
         using var lossPhase = StepProfiler.Measure("loss (log_softmax, gather)");
         return nn.functional.cross_entropy(logits.to(ScalarType.Float32), tensor(labels, device: Device), settings.ClassWeights,
             label_smoothing: settings.LabelSmoothing);
     }
 
+    // The final hidden states of the prompts alone (right-padded) and each row's answer position (its last prompt token).
+    private (Tensor Hidden, Tensor Last) PromptStates(IReadOnlyList<EncodedExample> batch)
+    {
+        var (ids, mask) = Collate(batch.Select(e => e.InputIds).ToArray());
+        var last = tensor(batch.Select(e => (long)e.Length - 1).ToArray(), device: Device);
+        return (_net.HiddenStates(ids, mask), last);
+    }
+
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch)
     {
         var prompts = batch.Select(e => e.InputIds).ToArray();
-        var (ids, mask) = Collate(prompts);
-        var last = tensor(prompts.Select(r => (long)r.Length - 1).ToArray(), device: Device);
-        var hidden = _net.HiddenStates(ids, mask);
+        var (hidden, last) = PromptStates(batch);
         if (Prompt.SingleTokenMarkers)
             return nn.functional.log_softmax(_net.LogitsAt(hidden, last, _firstTokens).to(ScalarType.Float32), 1);
 

@@ -28,7 +28,6 @@ public sealed class StepProfiler : IDisposable
     private readonly Stack<(string Name, long Start, double Children)> _open = new();
     private readonly torch.Device? _syncDevice;
     private readonly StepProfiler? _previous;
-    private readonly long _started = Stopwatch.GetTimestamp();
     private int _skip;
     private bool _disposed;
 
@@ -132,9 +131,6 @@ public sealed class StepProfiler : IDisposable
         _disposed = true;
         if (t_current == this) t_current = _previous;
     }
-
-    /// <summary>Seconds since the profiler started.</summary>
-    public double ElapsedSeconds => Stopwatch.GetElapsedTime(_started).TotalSeconds;
 
     /// <summary>A phase being measured; disposing it ends the phase.</summary>
     public readonly struct Phase : IDisposable
