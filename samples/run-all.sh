@@ -20,9 +20,14 @@ done
 
 step "CompareTrainers --quick"
 dotnet "$(bin CompareTrainers)" --quick --out "$work/compare" | tee "$work/compare.txt"
-# The table must have a row for each contender.
+# The table must have a row for each contender whose accuracy and macro-F1 are numbers in (0, 1] and whose log-loss is a finite
+# number (NaN or Infinity fails the check, and so does a missing row).
 for row in "ML.NET SDCA" "BERT" "Qwen3 prompted"; do
-  grep -q "^$row" "$work/compare.txt" || { echo "CompareTrainers printed no '$row' row" >&2; exit 1; }
+  grep "^$row" "$work/compare.txt" | awk -v row="$row" '
+    { n++; acc = $(NF-2); f1 = $(NF-1); loss = $NF
+      ok = acc ~ /^[01]\.[0-9]+$/ && f1 ~ /^[01]\.[0-9]+$/ && loss ~ /^[0-9]+\.[0-9]+$/ && acc + 0 > 0 && acc + 0 <= 1 && f1 + 0 > 0 && f1 + 0 <= 1
+      if (!ok) { print "CompareTrainers row \"" row "\" has no finite figures: " $0 > "/dev/stderr"; exit 1 } }
+    END { if (n == 0) { print "CompareTrainers printed no \"" row "\" row" > "/dev/stderr"; exit 1 } }'
 done
 
 step "ServeModel --quick: train and save a tiny model, then serve lines from stdin"
@@ -40,8 +45,9 @@ step "QuickStart: the README's C# program, on 200 AG News rows with the tiny ran
     | sed -E 's/^"([0-9])","(.*)","(.*)"$/"\1","\2 \3"/'; } > "$work/quickstart.csv"
 quickstart=$(pwd)/$(bin QuickStart)
 (cd "$work" && dotnet "$quickstart" quickstart.csv compare/bert-tiny-random compare/qwen3-tiny-random) | tee "$work/quickstart.txt"
-for line in "BERT: micro accuracy" "Qwen3: micro accuracy" "Predicted "; do
-  grep -q "^$line" "$work/quickstart.txt" || { echo "QuickStart printed no '$line' line" >&2; exit 1; }
+# Each line must be there with a number in (0, 1] (NaN fails).
+for line in "BERT: micro accuracy" "Qwen3: micro accuracy" "Predicted [^ ]+ with probability"; do
+  grep -qE "^$line (0\.[0-9]*[1-9][0-9]*|1\.0+)\b" "$work/quickstart.txt" || { echo "QuickStart printed no '$line' line with a number in (0, 1]" >&2; exit 1; }
 done
 
 step "notebook samples/notebook/compare-trainers.ipynb"

@@ -123,8 +123,12 @@ internal sealed class MlNetModelReader
     /// <summary>Runs <paramref name="read"/> on the named stream (seekable); throws naming the stream and directory if it is missing.</summary>
     public void ReadStream(string name, Action<Stream> read)
     {
-        if (!TryReadStream(name, read))
-            throw new InvalidDataException($"Model directory '{Directory}' ({LoaderSignature}) has no stream '{name}'. Streams present: {string.Join(", ", StreamNames)}.");
+        if (TryReadStream(name, read))
+            return;
+        if (StreamNames.Contains(name, StringComparer.OrdinalIgnoreCase))
+            throw new InvalidDataException(
+                $"Model directory '{Directory}' ({LoaderSignature}) lists the stream '{name}' but the zip has no entry '{Directory}/{name}': the file was altered or cut short.");
+        throw new InvalidDataException($"Model directory '{Directory}' ({LoaderSignature}) has no stream '{name}'. Streams present: {string.Join(", ", StreamNames)}.");
     }
 
     /// <summary>Runs <paramref name="read"/> on the named stream if the model has it; returns false otherwise.</summary>

@@ -224,7 +224,16 @@ public class BertTrainerTests
         Assert.IsTrue(firstPlan >= 0 && firstPlan < firstStep, "no plan before the first step");
         Assert.IsTrue(events.Any(e => e.Kind == TrainingEventKind.Plan && e.Message.Contains("effective batch", StringComparison.Ordinal)));
         Assert.IsTrue(evals.All(e => e.Evaluation!.Rows == validRows.Count && double.IsFinite(e.Evaluation.MacroF1)));
-        Assert.AreEqual(clf.TrainingSummary!.Evaluations.Min(e => e.LogLoss), clf.TrainingSummary.Best!.LogLoss);
+        var summary = clf.TrainingSummary!;
+        Assert.AreEqual(summary.Evaluations.Min(e => e.LogLoss), summary.Best!.LogLoss);
+        // It stopped early: before the 18 planned steps (96 rows / 16 × 3 epochs), at the evaluation that used up the patience.
+        Assert.IsTrue(summary.StoppedEarly, "the summary says it ran to the end");
+        Assert.IsLessThan(18, summary.Steps, "it ran every planned step");
+        Assert.AreEqual(summary.Evaluations[^1].Step, summary.Steps, "it stopped at an evaluation");
+        // ... and because the last EarlyStoppingPatience evaluations did not improve on the best log-loss before them.
+        int k = summary.Evaluations.Count - o.EarlyStoppingPatience;
+        double bestBefore = summary.Evaluations.Take(k).Min(e => e.LogLoss);
+        Assert.IsTrue(summary.Evaluations.Skip(k).All(e => e.LogLoss >= bestBefore - o.MinimumImprovement), "it stopped while still improving");
     }
 
     [TestMethod]

@@ -68,6 +68,7 @@ public class LogitsCommandTests
         Assert.AreEqual(0, code, log);
         var lines = File.ReadAllLines(output);
         var sequences = expected["sequences"]!.AsArray();
+        Assert.HasCount(sequences.Count, lines, "one output line per input sequence");
         for (int i = 0; i < lines.Length; i++)
         {
             using var doc = JsonDocument.Parse(lines[i]);
@@ -83,7 +84,7 @@ public class LogitsCommandTests
         (code, log) = CliTests.Run("logits", "--model", folder, "--input", input, "--output", output);
         Assert.AreEqual(1, code);
         StringAssert.Contains(log, "qwen-in.jsonl:2");
-        Assert.AreEqual(lines.Length, File.ReadAllLines(output).Length, "the earlier output is left as it was");
+        CollectionAssert.AreEqual(lines, File.ReadAllLines(output), "the earlier output is left as it was");
     }
 
     [TestMethod]

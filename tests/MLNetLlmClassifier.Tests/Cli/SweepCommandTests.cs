@@ -6,6 +6,20 @@ namespace MLNetLlmClassifier.Tests.Cli;
 [TestClass]
 public class SweepCommandTests
 {
+    /// <summary>The trial records of a results file (other record kinds skipped).</summary>
+    private static List<JsonObject> Trials(string path) =>
+        File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject()).Where(o => o["kind"]?.GetValue<string>() == "trial").ToList();
+
+    /// <summary>Every trial completed (no pruner is configured, so anything else is a failure) with a finite metric.</summary>
+    private static void AssertCompleted(List<JsonObject> trials, string output)
+    {
+        foreach (var t in trials)
+        {
+            Assert.AreEqual("Completed", t["status"]!.GetValue<string>(), $"trial {t["trialId"]} of {t["candidate"]}: {t["error"]}\n{output}");
+            Assert.IsTrue(t["metric"] is JsonValue v && double.IsFinite(v.GetValue<double>()), $"trial {t["trialId"]} has no finite metric");
+        }
+    }
+
     [TestMethod]
     public void SweepOverTheTinyPromptedDecoderCompletes()
     {
@@ -44,7 +58,9 @@ public class SweepCommandTests
             File.WriteAllText(path, config.ToJsonString());
             var (code, output) = CliTests.Run("sweep", "--config", path);
             Assert.AreEqual(0, code, output);
-            Assert.AreEqual(2, File.ReadAllLines(Path.Combine(root, "out", "trials.jsonl")).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+            var trials = Trials(Path.Combine(root, "out", "trials.jsonl"));
+            Assert.HasCount(2, trials, output);
+            AssertCompleted(trials, output);
             StringAssert.Contains(output, "Best: trial");
         }
         finally
@@ -90,7 +106,10 @@ public class SweepCommandTests
             Assert.AreEqual(0, code, output);
             StringAssert.Contains(output, "Best: trial");
             var results = Path.Combine(root, "out", "trials.jsonl");
-            Assert.AreEqual(3, File.ReadAllLines(results).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+            var trials = Trials(results);
+            Assert.HasCount(3, trials, output);
+            AssertCompleted(trials, output);
+            CollectionAssert.IsSubsetOf(new[] { "bert" }, trials.Select(t => t["candidate"]!.GetValue<string>()).ToArray(), "the BERT candidate must have run: " + output);
             Assert.IsTrue(File.Exists(Path.Combine(root, "out", "leaderboard.md")));
             var charts = Path.Combine(root, "out", "charts");
             Assert.IsTrue(File.Exists(Path.Combine(charts, "metric-by-trial.png")), output);
@@ -99,7 +118,7 @@ public class SweepCommandTests
             // Run again: the budget is already spent, so nothing is retrained and no trial is added.
             (code, output) = CliTests.Run("sweep", "--config", path);
             Assert.AreEqual(0, code, output);
-            Assert.AreEqual(3, File.ReadAllLines(results).Count(l => l.Contains("\"kind\":\"trial\"")), output);
+            CollectionAssert.AreEqual(trials.Select(t => t.ToJsonString()).ToArray(), Trials(results).Select(t => t.ToJsonString()).ToArray(), "no trial added or changed");
         }
         finally
         {

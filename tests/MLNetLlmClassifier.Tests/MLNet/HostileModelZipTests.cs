@@ -241,6 +241,20 @@ public class HostileModelZipTests
         }), "files[0]", "not a plain file name");
 
     [TestMethod]
+    public void AMissingEntryIsNamedAsMissingNotListedAsPresent()
+    {
+        // The header still lists config.json, but its zip entry was deleted: the message says the entry is missing (it used to say
+        // "has no stream 'config.json'. Streams present: ..., config.json, ...").
+        var layout = ReadLayout(_zip);
+        string entry = layout.EntryName[..layout.EntryName.LastIndexOf('/')] + "/config.json";
+        var cut = _temp.File("missing-entry.zip");
+        File.Copy(_zip, cut, overwrite: true);
+        using (var archive = ZipFile.Open(cut, ZipArchiveMode.Update))
+            archive.GetEntry(entry)!.Delete();
+        AssertFailsFast(cut, "lists the stream 'config.json'", $"no entry '{entry}'", "altered or cut short");
+    }
+
+    [TestMethod]
     public void AZipBombEntryIsRefusedBeforeExtraction()
     {
         // vocab.txt replaced by 256 MiB of zeros, about 250 KB compressed (1000×): refused on the declared sizes.

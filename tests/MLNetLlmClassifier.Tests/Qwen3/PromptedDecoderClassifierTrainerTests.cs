@@ -277,16 +277,21 @@ public class PromptedDecoderClassifierTrainerTests
             LearningRate = 5e-3,
             BatchSize = 30,
             GradientAccumulationSteps = 1,
-            NumberOfEpochs = 1,
+            NumberOfEpochs = 10,
             Seed = 1,
+            AnswerLoss = AnswerLoss.Options,
         };
         var model = Pipeline(ml, ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(options)).Fit(ml.Data.LoadFromEnumerable(rows));
         try
         {
             var classifier = Classifier(model);
             Assert.HasCount(30, classifier.ClassNames);
-            var losses = classifier.TrainingSummary!.StepLosses;
-            Assert.IsLessThan(losses[0], losses[^1], "training moves");
+            // Training moves the class scores: on the same 60 training rows, the log-loss after 20 steps is below that of uniform
+            // scores (ln 30 = 3.401), which the untrained model's near-uniform option scores give. Measured 3.165. (With the default
+            // full-vocabulary loss the same 20 steps learn only the answer format: its log-loss stays at 3.41.)
+            var keyMap = ((IEnumerable<ITransformer>)model).First();
+            var metrics = ml.MulticlassClassification.Evaluate(classifier.Transform(keyMap.Transform(ml.Data.LoadFromEnumerable(rows))));
+            Assert.IsLessThan(Math.Log(30) - 0.15, metrics.LogLoss, "training did not move the class scores");
             var some = rows.Take(30).ToList();
             var predictions = ml.Data.CreateEnumerable<Prediction>(model.Transform(ml.Data.LoadFromEnumerable(some)), reuseRowObject: false).ToList();
             Assert.HasCount(some.Count, predictions);

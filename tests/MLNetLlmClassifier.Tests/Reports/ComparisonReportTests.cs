@@ -41,6 +41,11 @@ public class ComparisonReportTests
             var (w, h) = PngAssert.IsChart(Path.Combine(folder, png));
             Assert.IsTrue(w >= 400 && h >= 300, $"{png} is only {w}x{h}");
         }
+        // Every model is drawn in its own colour (ScottPlot's Category10, in model order) in the learning curves and the quality chart.
+        string[] modelColours = ["#1f77b4", "#ff7f0e", "#2ca02c"];
+        foreach (var chart in new[] { "learning-curves.png", "quality-vs-throughput.png" })
+            for (int i = 0; i < report.Models.Count; i++)
+                Assert.IsGreaterThan(100, PngAssert.PixelsNear(Path.Combine(folder, chart), modelColours[i], 20), $"{chart}: {report.Models[i].Name} is not drawn");
         Assert.IsEmpty(Siblings(folder), "no temporary folder is left beside the report");
     }
 
