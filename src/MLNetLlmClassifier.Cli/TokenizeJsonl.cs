@@ -28,7 +28,8 @@ internal static class TokenizeJsonl
 
         string fullOutput = Path.GetFullPath(outputPath);
         Directory.CreateDirectory(Path.GetDirectoryName(fullOutput)!);
-        string tmp = $"{fullOutput}.tmp-{Guid.NewGuid():N}";
+        string tmp = MLNetLlmClassifier.IO.TempArtifacts.Sibling(fullOutput);
+        using var tracked = MLNetLlmClassifier.IO.TempArtifacts.Track(tmp);
         int rows = 0;
         try
         {

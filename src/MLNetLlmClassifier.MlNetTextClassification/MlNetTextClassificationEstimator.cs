@@ -110,7 +110,8 @@ internal sealed class MlNetTextClassificationEstimator(MLContext ml, MlNetTextCl
         if (!File.Exists(target))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            var tmp = target + $".tmp-{Guid.NewGuid():N}";
+            var tmp = MLNetLlmClassifier.IO.TempArtifacts.Sibling(target);
+            using var tracked = MLNetLlmClassifier.IO.TempArtifacts.Track(tmp);
             File.Copy(full, tmp);
             File.Move(tmp, target, overwrite: true);
         }

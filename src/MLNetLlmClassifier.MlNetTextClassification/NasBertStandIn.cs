@@ -34,7 +34,8 @@ public static class NasBertStandIn
         var file = Path.Combine(root, "mlnet", MlNetTextClassificationEstimator.WeightsFileName);
         if (File.Exists(file)) return root;
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        var tmp = file + $".tmp-{Guid.NewGuid():N}";
+        var tmp = MLNetLlmClassifier.IO.TempArtifacts.Sibling(file);
+        using var tracked = MLNetLlmClassifier.IO.TempArtifacts.Track(tmp);
         try
         {
             using (var encoder = Create())

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MLNetLlmClassifier.IO;
 
 namespace MLNetLlmClassifier.Reports;
 
@@ -27,8 +28,9 @@ internal static class ReportFolder
                 $"(no report.json with a format \"{formatFamily}...\"), so it is left alone. Choose a new or empty folder.");
 
         Directory.CreateDirectory(parent);
-        string id = Guid.NewGuid().ToString("N");
-        string temp = Path.Combine(parent, $".{name}.tmp-{id}");
+        string temp = TempArtifacts.Sibling(target), old = TempArtifacts.Sibling(target, "old");
+        using var trackedTemp = TempArtifacts.Track(temp);
+        using var trackedOld = TempArtifacts.Track(old);
         Directory.CreateDirectory(temp);
         try
         {
@@ -45,7 +47,6 @@ internal static class ReportFolder
             Directory.Move(temp, target);
             return;
         }
-        string old = Path.Combine(parent, $".{name}.old-{id}");
         Directory.Move(target, old);
         try
         {

@@ -131,8 +131,9 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
             throw new IOException($"Cannot export to '{target}': the folder exists and is not empty (pass overwrite: true to replace it).");
 
         Directory.CreateDirectory(parent);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(target)}.tmp-{Guid.NewGuid():N}");
-        string old = tmp + "-old";
+        string tmp = IO.TempArtifacts.Sibling(target), old = IO.TempArtifacts.Sibling(target, "old");
+        using var trackedTmp = IO.TempArtifacts.Track(tmp);
+        using var trackedOld = IO.TempArtifacts.Track(old);
         try
         {
             _model.SaveModelFolder(tmp);

@@ -40,17 +40,20 @@ internal static class InitModelCommand
             var dir = r.GetValue(output)!;
             var source = r.GetValue(tokenizer) ?? r.GetValue(vocab);
             string? scratch = null;
+            IDisposable? tracked = null;
             try
             {
                 if (source is null)
                 {
-                    scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-tokenizer-{Guid.NewGuid():N}");
+                    scratch = MLNetLlmClassifier.IO.TempArtifacts.Scratch("mlnetllm-tokenizer-");
+                    tracked = MLNetLlmClassifier.IO.TempArtifacts.Track(scratch);
                     source = EmbeddedData.WriteTokenizer(family.DefaultTokenizer
                         ?? throw new ArgumentException($"--tokenizer is required for the {family.Name} family."), scratch);
                 }
                 else if (File.Exists(source) && (source.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || source.EndsWith(".json.gz", StringComparison.OrdinalIgnoreCase)))
                 {
-                    scratch = Path.Combine(Path.GetTempPath(), $"mlnetllm-tokenizer-{Guid.NewGuid():N}");
+                    scratch = MLNetLlmClassifier.IO.TempArtifacts.Scratch("mlnetllm-tokenizer-");
+                    tracked = MLNetLlmClassifier.IO.TempArtifacts.Track(scratch);
                     source = TokenizerFolderFromFile(source, scratch);
                 }
                 family.CreateRandomCheckpoint(new RandomCheckpointRequest(r.GetValue(preset)!, source, dir, r.GetValue(seed), r.GetValue(lowercase)));
@@ -58,6 +61,7 @@ internal static class InitModelCommand
             finally
             {
                 if (scratch is not null && Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+                tracked?.Dispose();
             }
             Console.WriteLine($"Created {dir} ({family.Name}, preset {r.GetValue(preset)}).");
             return 0;

@@ -89,7 +89,8 @@ internal sealed class HubCache(string root)
     {
         string dir = Path.GetDirectoryName(pointerPath)!;
         Directory.CreateDirectory(dir);
-        string tmp = pointerPath + ".tmp-" + Guid.NewGuid().ToString("N");
+        string tmp = IO.TempArtifacts.Sibling(pointerPath);
+        using var tracked = IO.TempArtifacts.Track(tmp);
         try
         {
             File.CreateSymbolicLink(tmp, Path.GetRelativePath(dir, blobPath));

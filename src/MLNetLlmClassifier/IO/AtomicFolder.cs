@@ -13,7 +13,8 @@ public static class AtomicFolder
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
             throw new IOException($"'{outDir}' exists and is not empty.");
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + $".tmp-{Guid.NewGuid():N}";
+        var tmp = TempArtifacts.Sibling(full);
+        using var tracked = TempArtifacts.Track(tmp);
         Directory.CreateDirectory(tmp);
         try
         {

@@ -33,6 +33,31 @@ internal static class TempArtifacts
     internal static string NewName(string prefix) =>
         string.Create(CultureInfo.InvariantCulture, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
 
+    /// <summary>
+    /// A fresh temporary path beside <paramref name="target"/> (same folder, so that a rename into place is atomic), named
+    /// <c>.&lt;name&gt;.&lt;tag&gt;-&lt;pid&gt;-&lt;guid&gt;</c>, after removing what dead writers left there under that prefix
+    /// (<see cref="RemoveStale"/>). Track it (<see cref="Track"/>) while it exists.
+    /// </summary>
+    internal static string Sibling(string target, string tag = "tmp")
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target));
+        string folder = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{target}' is a file-system root.", nameof(target));
+        string prefix = $".{Path.GetFileName(full)}.{tag}-";
+        RemoveStale(folder, prefix);
+        return Path.Combine(folder, NewName(prefix));
+    }
+
+    /// <summary>
+    /// A fresh scratch path in the system temp folder, <c>&lt;prefix&gt;&lt;pid&gt;-&lt;guid&gt;</c>, after removing what dead
+    /// writers left there under <paramref name="prefix"/>. Track it (<see cref="Track"/>) while it exists.
+    /// </summary>
+    internal static string Scratch(string prefix)
+    {
+        string folder = Path.GetTempPath();
+        RemoveStale(folder, prefix);
+        return Path.Combine(folder, NewName(prefix));
+    }
+
     /// <summary>Registers a temporary path for deletion on a forced exit; dispose the result once the path is gone or renamed.</summary>
     internal static IDisposable Track(string path)
     {

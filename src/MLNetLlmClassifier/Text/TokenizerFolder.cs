@@ -67,7 +67,8 @@ public static class TokenizerFolder
         foreach (string name in present)
         {
             string target = Path.Combine(toFolder, name);
-            string tmp = $"{target}.tmp-{Guid.NewGuid():N}";
+            string tmp = IO.TempArtifacts.Sibling(target);
+            using var tracked = IO.TempArtifacts.Track(tmp);
             try
             {
                 File.Copy(Path.Combine(fromFolder, name), tmp);

@@ -133,6 +133,26 @@ public class InterruptedSaveTests
     }
 
     [TestMethod]
+    public void FolderWritersNameTheirTemporariesWithThePidAndRemoveThoseOfKilledWriters()
+    {
+        // AtomicFolder (random checkpoints, ONNX imports), the Hugging Face export and the comparison report all build a folder
+        // beside its destination: a killed writer's leftover is removed by the next writer, a live or fresh one is kept.
+        using var dir = new TempFolder();
+        var old = TimeSpan.FromMinutes(5);
+        string dead = Leftover(dir.Path, ".out.tmp-", DeadPid, old, asFolder: true);
+        string deadOld = Leftover(dir.Path, ".out.old-", DeadPid, old, asFolder: true);
+        string fresh = Leftover(dir.Path, ".out.tmp-", DeadPid, TimeSpan.Zero, asFolder: true);
+        string seen = "";
+        AtomicFolder.Build(Path.Combine(dir.Path, "out"), tmp => seen = Path.GetFileName(tmp));
+        StringAssert.StartsWith(seen, $".out.tmp-{Environment.ProcessId}-", "the temporary folder is named with the writer's process id");
+        Assert.IsFalse(Directory.Exists(dead), "a temporary folder of a killed writer was kept");
+        Assert.IsTrue(Directory.Exists(fresh), "a fresh temporary folder (its writer may still be starting) was removed");
+        Assert.IsTrue(Directory.Exists(deadOld), "only the '.tmp-' prefix is swept by a folder build");
+        Assert.AreEqual(TempArtifacts.Sibling(Path.Combine(dir.Path, "out"), "old")[..^32], Path.Combine(dir.Path, $".out.old-{Environment.ProcessId}-"));
+        Assert.IsFalse(Directory.Exists(deadOld), "the '.old-' sweep removes the killed writer's aside folder");
+    }
+
+    [TestMethod]
     public void ModelSizedSaveAndLoadFoldersOfKilledProcessesAreRemovedByTheNextSaveAndLoad()
     {
         using var dir = new TempFolder();
