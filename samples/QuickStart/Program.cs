@@ -47,9 +47,8 @@ using (var qwen = (IDisposable)qwenPipeline.Fit(split.TrainSet))
     Console.WriteLine($"Qwen3: micro accuracy {qwenMetrics.MicroAccuracy:F3}, macro accuracy {qwenMetrics.MacroAccuracy:F3}");
 }
 
-// In another process: register once per MLContext, then load and predict as usual.
+// In another process: a plain MLContext loads it (ML.NET registers our loader from the model file), then predict as usual.
 var serving = new MLContext();
-serving.ComponentCatalog.RegisterMLNetLlmClassifier();
 ITransformer loaded = serving.Model.Load("bert-model.zip", out _);
 using (loaded as IDisposable)
 using (var engine = serving.Model.CreatePredictionEngine<Row, Prediction>(loaded))

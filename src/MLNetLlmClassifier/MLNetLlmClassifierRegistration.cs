@@ -9,18 +9,12 @@ namespace MLNetLlmClassifier;
 /// Makes ML.NET able to load models that contain MLNetLlmClassifier transformers.
 /// </summary>
 /// <remarks>
-/// ML.NET finds a transformer's loader in the <see cref="ComponentCatalog"/> of the <see cref="MLContext"/>
-/// that loads the model, and offers third-party libraries no way to be registered there automatically.
-/// So, in a process that did not build the model, call this once per <see cref="MLContext"/> before
-/// <c>mlContext.Model.Load</c>:
-/// <code>
-/// var mlContext = new MLContext();
-/// mlContext.ComponentCatalog.RegisterMLNetLlmClassifier();
-/// ITransformer model = mlContext.Model.Load("model.zip", out var inputSchema);
-/// </code>
-/// Without it, ML.NET fails with "Couldn't load model: 'TransformerChain/Transform_00N'" (the directory of
-/// our transformer, often wrapped in "Error during class instantiation"). The call is cheap and idempotent; this library's
-/// estimator extension methods make it for you, so training and loading in the same MLContext needs nothing.
+/// Not needed to load a model: a model.zip names this assembly as its loader assembly, ML.NET's <c>Model.Load</c> calls
+/// <see cref="ComponentCatalog.RegisterAssembly"/> on it, and that finds the loader attribute the build weaves into this assembly
+/// (build/LoaderRegistrationWeaver.targets), so a plain <c>new MLContext()</c> loads our models. Call it to choose the device models
+/// load on (<see cref="RegisterMLNetLlmClassifier(MLContext, string)"/>), or where the woven attribute is missing (a build with
+/// MLNetLlmClassifierSkipLoaderWeave=true): it registers the loaders by reflection. It is cheap, idempotent, and harmless before or
+/// after a load.
 /// </remarks>
 public static class MLNetLlmClassifierRegistration
 {
@@ -33,13 +27,26 @@ public static class MLNetLlmClassifierRegistration
         TextClassifierTransformerPersistence.Format,
     ];
 
+    /// <summary>The loader signatures of the built-in formats.</summary>
+    internal static IEnumerable<string> BuiltInLoaderSignatures => BuiltInFormats.Select(f => f.LoaderSignature);
+
+    /// <summary>Adds this library's formats to the loader dispatch table (idempotent).</summary>
+    internal static void RegisterBuiltInFormats()
+    {
+        foreach (var format in BuiltInFormats)
+            MlNetInternals.RegisterLoader(format);
+    }
+
     /// <summary>Registers this library's model loaders into <paramref name="catalog"/> (idempotent, thread-safe).</summary>
     /// <returns>The same catalog, for chaining.</returns>
     public static ComponentCatalog RegisterMLNetLlmClassifier(this ComponentCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        foreach (var format in BuiltInFormats)
-            MlNetInternals.RegisterLoader(format);
+        RegisterBuiltInFormats();
+        // ML.NET's own, public path first: it finds the woven loader attribute (AutomaticRegistration) and remembers the assembly, so
+        // that Model.Load's own RegisterAssembly call does not add it twice. Then the reflective path, for formats registered at run
+        // time (it skips signatures the catalog already maps).
+        catalog.RegisterAssembly(typeof(MLNetLlmClassifierRegistration).Assembly);
         MlNetInternals.RegisterLoadersInto(catalog);
         return catalog;
     }

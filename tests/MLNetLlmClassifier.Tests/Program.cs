@@ -13,6 +13,8 @@ public static class Program
     {
         if (args is [MlNetInternalsTests.LoadCommand, var modelPath])
             return MlNetInternalsTests.LoadInFreshProcess(modelPath);
+        if (args is [AutomaticRegistrationTests.ScoreCommand, var zip, .. var texts])
+            return AutomaticRegistrationTests.ScoreWithoutRegistration(zip, texts);
         Console.Error.WriteLine($"usage: dotnet MLNetLlmClassifier.Tests.dll {MlNetInternalsTests.LoadCommand} <model.zip>");
         return 2;
     }

@@ -37,12 +37,14 @@ namespace MLNetLlmClassifier.MLNet;
 //     After Create returns, ML.NET checks that the "Model.key" stream was consumed exactly.
 //     Model.Load disposes the repository (and its temp files) when it returns: read everything eagerly.
 //
-// REGISTRATION. Each ComponentCatalog (one per MLContext) must hold our loaders before Model.Load.
-// RegisterLoadersInto(catalog) adds one LoadableClassInfo per loader signature, all pointing at
-// LoadFromModel below, which dispatches on the loader signature we also store in our own prefix.
-// Nothing in ML.NET runs our code when an MLContext is created or a model is loaded, so this cannot
-// be automatic: users call mlContext.ComponentCatalog.RegisterMLNetLlmClassifier() once per MLContext
-// (our estimator extension methods do it for them when they train in the same MLContext).
+// REGISTRATION. Each ComponentCatalog (one per MLContext) must hold our loaders before Model.Load finds one.
+// Automatic: Model.Load calls RegisterAssembly on the loader assembly a model names (ours), and the build
+// weaves into this assembly an attribute deriving from ML.NET's internal LoadableClassAttributeBase (see
+// AutomaticRegistration.cs and build/LoaderRegistrationWeaver.targets), so ML.NET registers the loader itself.
+// By reflection: RegisterLoadersInto(catalog) adds one LoadableClassInfo per loader signature, all pointing at
+// LoadFromModel below, which dispatches on the loader signature we also store in our own prefix; it skips a
+// signature the catalog already maps. RegisterMLNetLlmClassifier() does both (it is needed only for formats
+// registered at run time, such as the tests' dummy, or for a build without the weave).
 //
 // OUR LAYOUT of the directory's "Model.key" stream (after ML.NET's own header):
 //   string Magic | string loaderSignature | uint verWritten | uint verReadable |
@@ -207,6 +209,8 @@ internal static class MlNetInternals
     private static readonly Member<ConstructorInfo> LoadableClassInfoCtor = FindCtor(LoadableClassInfoType.Value,
         (FindType("Microsoft.ML.LoadableClassAttributeBase").Value, "attr"), (typeof(MethodInfo), "getter"),
         (typeof(ConstructorInfo), "ctor"), (typeof(MethodInfo), "create"), (typeof(bool), "requireEnvironment"));
+    // ComponentCatalog: internal LoadableClassInfo GetLoadableClassInfo(string loadName, Type signatureType)
+    private static readonly Member<MethodInfo> CatalogGetLoadableClassInfo = FindMethod(typeof(ComponentCatalog), "GetLoadableClassInfo", typeof(string), typeof(Type));
     private static readonly Member<MethodInfo> CatalogAddClass = FindMethod(typeof(ComponentCatalog), "AddClass", LoadableClassInfoType.Value, typeof(string[]), typeof(bool));
     private static readonly Member<FieldInfo> CatalogLock = FindField(typeof(ComponentCatalog), "_lock");
 
@@ -267,6 +271,12 @@ internal static class MlNetInternals
             {
                 if (done.Contains(format.LoaderSignature))
                     continue;
+                // Already there through ML.NET's own path (RegisterAssembly found the woven attribute when a model was loaded).
+                if (Invoke(CatalogGetLoadableClassInfo.Get(), catalog, format.LoaderSignature, signatureType) is not null)
+                {
+                    done.Add(format.LoaderSignature);
+                    continue;
+                }
                 // Equivalent of [assembly: LoadableClass(typeof(ITransformer), typeof(MlNetInternals), null,
                 //     typeof(SignatureLoadModel), null, "<loader signature>")]: hidden (no user name), no arguments
                 // object, created by LoadFromModel(IHostEnvironment, ModelLoadContext) with the environment first.
@@ -361,6 +371,8 @@ internal static class MlNetInternals
     /// The static "Create" method ML.NET invokes (through LoadableClassInfo) for every one of our loader
     /// signatures. <paramref name="ctx"/> is a ModelLoadContext, typed object because that type is internal.
     /// </summary>
+    internal static ITransformer LoadFromModelEntry(IHostEnvironment env, object ctx) => LoadFromModel(env, ctx);
+
     private static ITransformer LoadFromModel(IHostEnvironment env, object ctx)
     {
         var reader = (BinaryReader)LoadReader.Get().GetValue(ctx)!;
