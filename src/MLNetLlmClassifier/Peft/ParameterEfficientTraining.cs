@@ -19,6 +19,9 @@ internal static class ParameterEfficientTraining
     public static void Apply(ITrainableClassifier model, TransformerTrainerOptions o, int seed, Action<string> log)
     {
         var root = model.Module;
+        if (string.IsNullOrEmpty(o.AdapterPath) && o.ModelPath is not null && PeftAdapterFolder.Has(o.ModelPath))
+            log($"Note: {o.ModelPath} also holds a PEFT adapter ({PeftAdapterFolder.ConfigFileName}); it is not applied to the base weights. " +
+                "To train on from it, pass the folder as AdapterPath (--adapter) too; to score with it, load the saved model instead.");
         if (!string.IsNullOrEmpty(o.AdapterPath))
         {
             var lora = PeftAdapterFolder.Apply(root, model.HeadModules, o.AdapterPath, seed);
