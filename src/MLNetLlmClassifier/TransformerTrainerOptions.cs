@@ -147,8 +147,8 @@ public abstract class TransformerTrainerOptions
     public Precision Precision { get; set; } = Precision.Auto;
 
     /// <summary>
-    /// LoRA rank r: 0 trains every weight (full fine-tuning); r ≥ 1 freezes the base model (kept in its stored dtype, no optimizer
-    /// state) and trains float32 low-rank adapters W + (alpha/r)·B·A on the <see cref="LoraTargetModules"/>, plus the classification
+    /// LoRA rank r: 0 trains every weight (full fine-tuning); r ≥ 1 freezes the base model (in the dtype of <see cref="Precision"/>,
+    /// without fp32 master copies or optimizer state) and trains float32 low-rank adapters W + (alpha/r)·B·A on the <see cref="LoraTargetModules"/>, plus the classification
     /// head in full. Saved models then also hold the adapter in the PEFT format (adapter_config.json, adapter_model.safetensors). Default 0.
     /// </summary>
     [CommandLineAlias("--lora-rank")]

@@ -183,6 +183,30 @@ public class LoraTests
     }
 
     [TestMethod]
+    public void ABFloat16BaseStaysBFloat16WithFloat32AdaptersAndNoMasterCopies()
+    {
+        using var model = PromptedDecoderClassifierModel.Create(_models.Qwen, ["w", "x", "y", "z"], "{text}\n{options}\nAnswer:", null,
+            ["w", "x", "y", "z"], CPU, ScalarType.BFloat16, 96, TruncationSide.Right, null);
+        var before = Scores(model);
+        var lora = LoraModel.Attach(model.Module, Config(2, "q_proj", "v_proj"), seed: 1);
+        CollectionAssert.AreEqual(before, Scores(model), "identity holds in bfloat16 too");
+        Assert.IsTrue(model.Module.named_parameters().All(p => LoraLinear.IsAdapterKey(p.name) == (p.parameter.dtype == ScalarType.Float32)),
+            "base bfloat16, adapters float32");
+        var frozenBefore = model.Module.named_parameters().Where(p => !p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using (var optimizer = new AdamW(model.Module.parameters(), 0))
+        {
+            Assert.AreEqual(2 * lora.Layers.Count, optimizer.Count, "state (and fp32 masters) for the adapters only");
+            using var scope = NewDisposeScope();
+            model.Module.train();
+            model.Loss(Texts.Select(t => model.Encode(t, null)).ToArray(), [0, 1, 2, 3], new LossSettings(null, 0)).backward();
+            optimizer.Step(1e-2);
+        }
+        Assert.IsTrue(lora.Layers.All(l => l.B.weight!.abs().max().item<float>() > 0), "every adapter got a gradient and moved");
+        foreach (var (name, p) in model.Module.named_parameters().Where(p => !p.parameter.requires_grad))
+            Assert.IsTrue(frozenBefore[name].bytes.SequenceEqual(p.bytes), name);
+    }
+
+    [TestMethod]
     public void FreezingWithoutLoraKeepsFrozenWeightsAndGivesThemNoOptimizerState()
     {
         using var model = Bert();
