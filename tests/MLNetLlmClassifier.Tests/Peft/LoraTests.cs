@@ -207,6 +207,36 @@ public class LoraTests
     }
 
     [TestMethod]
+    public void TheTrainerOptionsApplyLoraOrFreezingAndLogTheCountsTheConfigImplies()
+    {
+        using var model = Qwen();
+        var c = ((Qwen3ForCausalLM)model.Module).Config;
+        var log = new List<string>();
+        var o = new PromptedDecoderClassifierTrainer.Options { ModelPath = _models.Qwen, LoraRank = 16, LoraAlpha = 32 };
+        ParameterEfficientTraining.Apply(model, o, seed: 1, log.Add);
+        // r (in + out) per adapted Linear: q D→Hq·d, k and v D→Hkv·d, o Hq·d→D, gate and up D→I, down I→D.
+        long d = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
+        long expected = 16 * c.NumHiddenLayers * ((d + q) * 2 + (d + kv) * 2 + (d + i) * 3);
+        var (trainable, total) = LoraModel.CountParameters(model.Module);
+        Assert.AreEqual(expected, trainable);
+        Assert.AreEqual(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Trainable parameters: {trainable:N0} of {total:N0} ({100.0 * trainable / total:F2}%)."),
+            log.Last(), "one line with both counts");
+
+        // LoRA with FreezeFirstLayers: no adapters in the first layers (layers_to_transform).
+        using var later = Qwen();
+        ParameterEfficientTraining.Apply(later, new PromptedDecoderClassifierTrainer.Options { ModelPath = _models.Qwen, LoraRank = 2, FreezeFirstLayers = 1 }, 1, _ => { });
+        var layers = LoraModel.Of(later.Module)!.Layers;
+        Assert.IsTrue(layers.Count > 0 && layers.All(l => !l.Name.StartsWith("model.layers.0.", StringComparison.Ordinal)));
+
+        // Freezing without LoRA through the options.
+        using var bert = Bert();
+        ParameterEfficientTraining.Apply(bert, new BertTextClassificationTrainer.Options { ModelPath = _models.Bert, FreezeEmbeddings = true }, 1, _ => { });
+        Assert.IsNull(LoraModel.Of(bert.Module));
+        var frozen = bert.Module.named_parameters().Where(p => !p.parameter.requires_grad).Select(p => p.name).ToArray();
+        Assert.IsTrue(frozen.Length > 0 && frozen.All(n => n.StartsWith("bert.embeddings.", StringComparison.Ordinal)), string.Join(", ", frozen));
+    }
+
+    [TestMethod]
     public void FreezingWithoutLoraKeepsFrozenWeightsAndGivesThemNoOptimizerState()
     {
         using var model = Bert();
