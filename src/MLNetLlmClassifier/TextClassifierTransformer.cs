@@ -119,7 +119,38 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
     /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
     /// <exception cref="IOException"><paramref name="folder"/> is a file, or a non-empty folder and <paramref name="overwrite"/> is false.</exception>
-    public void ExportHuggingFaceFolder(string folder, bool overwrite = false)
+    /// <remarks>A model trained with LoRA writes its base weights under their Hugging Face keys plus the adapter in PEFT's files
+    /// (adapter_config.json, adapter_model.safetensors), which loading puts back on the base; see also
+    /// <see cref="ExportMergedHuggingFaceFolder"/> and <see cref="ExportPeftAdapter"/>.</remarks>
+    public void ExportHuggingFaceFolder(string folder, bool overwrite = false) =>
+        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp));
+
+    /// <summary>
+    /// Like <see cref="ExportHuggingFaceFolder"/>, but a LoRA adapter is first merged into the base weights (merge and unload:
+    /// W += (alpha/r)·B·A in float32, cast to the stored dtype), so the folder is a plain Hugging Face model without adapter files.
+    /// The merge changes this transformer's model in place: it goes on scoring with the merged weights (the same scores up to rounding).
+    /// For a model without an adapter this is <see cref="ExportHuggingFaceFolder"/>.
+    /// </summary>
+    /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
+    /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
+    public void ExportMergedHuggingFaceFolder(string folder, bool overwrite = false) =>
+        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, merge: true));
+
+    /// <summary>
+    /// Writes only the LoRA adapter, in the layout of Hugging Face PEFT (adapter_config.json and adapter_model.safetensors), which
+    /// Python's <c>PeftModel.from_pretrained(base, folder)</c> and this library's <c>AdapterPath</c> option read.
+    /// </summary>
+    /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
+    /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
+    /// <exception cref="InvalidOperationException">The model was not trained with LoRA.</exception>
+    public void ExportPeftAdapter(string folder, bool overwrite = false)
+    {
+        var lora = Peft.LoraModel.Of(_model.Module) ?? throw new InvalidOperationException(
+            "The model has no LoRA adapter (it was trained without LoraRank, or its adapter was merged): export the whole folder instead.");
+        ExportFolder(folder, overwrite, tmp => Peft.PeftAdapterFolder.Write(lora, tmp));
+    }
+
+    private void ExportFolder(string folder, bool overwrite, Action<string> write)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -136,7 +167,7 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
         using var trackedOld = IO.TempArtifacts.Track(old);
         try
         {
-            _model.SaveModelFolder(tmp);
+            write(tmp);
             if (exists) Directory.Move(target, old);
             try { Directory.Move(tmp, target); }
             catch

@@ -146,6 +146,53 @@ public abstract class TransformerTrainerOptions
     [CommandLineAlias("--precision")]
     public Precision Precision { get; set; } = Precision.Auto;
 
+    /// <summary>
+    /// LoRA rank r: 0 trains every weight (full fine-tuning); r ≥ 1 freezes the base model (in the dtype of <see cref="Precision"/>,
+    /// without fp32 master copies or optimizer state) and trains float32 low-rank adapters W + (alpha/r)·B·A on the <see cref="LoraTargetModules"/>, plus the classification
+    /// head in full. Saved models then also hold the adapter in the PEFT format (adapter_config.json, adapter_model.safetensors). Default 0.
+    /// </summary>
+    [CommandLineAlias("--lora-rank")]
+    public int LoraRank { get; set; }
+
+    /// <summary>LoRA alpha: the adapter's output is scaled by alpha / r (alpha / √r with <see cref="LoraUseRsLora"/>). Default 16.</summary>
+    [CommandLineAlias("--lora-alpha")]
+    public double LoraAlpha { get; set; } = 16;
+
+    /// <summary>Dropout probability on the input of the LoRA path, in training only. Default 0 (as PEFT).</summary>
+    [CommandLineAlias("--lora-dropout")]
+    public double LoraDropout { get; set; }
+
+    /// <summary>
+    /// The Linear modules that get adapters: "all-linear" (every Linear but the LM head and the classification head, as PEFT's
+    /// shorthand), or names separated by commas, each matching a module whose name ends with it, e.g. "q_proj,k_proj,v_proj,o_proj"
+    /// or "gate_proj,up_proj,down_proj" (Qwen3), "query,key,value,dense" (BERT). Default "all-linear".
+    /// </summary>
+    [CommandLineAlias("--lora-targets")]
+    public string LoraTargetModules { get; set; } = "all-linear";
+
+    /// <summary>Which biases LoRA training also updates (and saves with the adapter), as PEFT's bias: None, All or LoraOnly. Default None.</summary>
+    [CommandLineAlias("--lora-bias")]
+    public Peft.LoraBias LoraBias { get; set; } = Peft.LoraBias.None;
+
+    /// <summary>Rank-stabilised LoRA: scale the adapter by alpha / √r instead of alpha / r. Default false.</summary>
+    public bool LoraUseRsLora { get; set; }
+
+    /// <summary>
+    /// A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, e.g. written by Python peft or by
+    /// <c>mlnet-llm export --adapter-only</c>) to put on <see cref="ModelPath"/> and keep training; its own config sets rank, alpha and
+    /// targets (the Lora* options are not used). Default null.
+    /// </summary>
+    [CommandLineAlias("--adapter")]
+    public string? AdapterPath { get; set; }
+
+    /// <summary>Freeze the embeddings (no LoRA): token, position and type embeddings get no updates. With a tied LM head (Qwen3) that freezes the head too. Default false.</summary>
+    [CommandLineAlias("--freeze-embeddings")]
+    public bool FreezeEmbeddings { get; set; }
+
+    /// <summary>Freeze the first N transformer layers (no updates to layers 0..N-1); with LoRA, those layers get no adapters. Default 0.</summary>
+    [CommandLineAlias("--freeze-layers")]
+    public int FreezeFirstLayers { get; set; }
+
     /// <summary>Receives a report after every optimizer step and evaluation (also written to MLContext.Log). Default null.</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
@@ -182,6 +229,13 @@ public abstract class TransformerTrainerOptions
         Check(Enum.IsDefined(Schedule), nameof(Schedule), Schedule, "unknown schedule");
         Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "unknown precision");
         Check(Enum.IsDefined(ClassWeighting), nameof(ClassWeighting), ClassWeighting, "unknown weighting");
+        Check(LoraRank >= 0, nameof(LoraRank), LoraRank, "must be >= 0 (0 = no LoRA)");
+        Check(LoraAlpha > 0 && double.IsFinite(LoraAlpha), nameof(LoraAlpha), LoraAlpha, "must be a positive number");
+        Check(LoraDropout is >= 0 and < 1, nameof(LoraDropout), LoraDropout, "must be in [0, 1)");
+        Check(Peft.LoraConfig.ParseTargets(LoraTargetModules ?? "").Count > 0, nameof(LoraTargetModules), LoraTargetModules, "give all-linear or module names separated by commas");
+        Check(Enum.IsDefined(LoraBias), nameof(LoraBias), LoraBias, "unknown bias rule");
+        Check(FreezeFirstLayers >= 0, nameof(FreezeFirstLayers), FreezeFirstLayers, "must be >= 0");
+        Check(AdapterPath is null || Peft.PeftAdapterFolder.Has(AdapterPath), nameof(AdapterPath), AdapterPath, $"the folder has no {Peft.PeftAdapterFolder.ConfigFileName}");
         Torch.TorchDevice.Validate(Device, nameof(Device));
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using MLNetLlmClassifier.Families;
+using MLNetLlmClassifier.Peft;
 
 namespace MLNetLlmClassifier.Cli.Commands;
 
@@ -23,8 +24,10 @@ internal static class ExportCommand
         var output = new Option<string>("--out") { Description = "Folder to write (must not exist or be empty unless --overwrite).", Required = true };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing, non-empty folder." };
         var rows = new Option<int>("--verify-rows") { Description = "Texts on which the reloaded export is compared with the model. Default 16.", DefaultValueFactory = _ => 16 };
-        var cmd = new Command("export", "Write a model's classifier as a Hugging Face folder (config.json with id2label/label2id, model.safetensors, tokenizer) and verify it loads back with the same scores.");
-        foreach (var o in new Option[] { model, output, overwrite, rows }) cmd.Options.Add(o);
+        var merge = new Option<bool>("--merge") { Description = "LoRA models: merge the adapter into the base weights (W += alpha/r * B A) and write a plain Hugging Face folder without adapter files." };
+        var adapterOnly = new Option<bool>("--adapter-only") { Description = "LoRA models: write only the adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors), for Python peft or --adapter." };
+        var cmd = new Command("export", "Write a model's classifier as a Hugging Face folder (config.json with id2label/label2id, model.safetensors, tokenizer; a LoRA model adds its PEFT adapter files) and verify it loads back with the same scores.");
+        foreach (var o in new Option[] { model, output, overwrite, rows, merge, adapterOnly }) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(r, () =>
         {
             string folder = r.GetValue(output)!;
@@ -36,8 +39,21 @@ internal static class ExportCommand
             using var _ = loaded as IDisposable;
             var classifier = (loaded as IEnumerable<ITransformer>)?.OfType<TextClassifierTransformer>().FirstOrDefault()
                 ?? throw new ArgumentException($"{r.GetValue(model)} holds no classifier of a checkpoint family ({string.Join(", ", ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f => f.Name))}): only those export to a Hugging Face folder.");
-            classifier.ExportHuggingFaceFolder(folder, r.GetValue(overwrite));
-            double diff = Verify(ml, classifier, folder, n);
+            if (r.GetValue(merge) && r.GetValue(adapterOnly)) throw new ArgumentException("--merge and --adapter-only exclude each other.");
+            if (r.GetValue(adapterOnly))
+            {
+                classifier.ExportPeftAdapter(folder, r.GetValue(overwrite));
+                var adapter = PeftAdapterFolder.ReadConfig(folder);
+                Console.WriteLine($"Exported the LoRA adapter of the {classifier.Family.Name} classifier to {folder}: " +
+                                  string.Join(", ", Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)) +
+                                  string.Create(CultureInfo.InvariantCulture, $" (PEFT LoRA, r {adapter.Rank}, lora_alpha {adapter.Alpha}, task_type {adapter.TaskType})."));
+                return 0;
+            }
+            // The reference scores are taken before the export, since --merge changes the loaded model in place.
+            var expected = Expected(classifier, n);
+            if (r.GetValue(merge)) classifier.ExportMergedHuggingFaceFolder(folder, r.GetValue(overwrite));
+            else classifier.ExportHuggingFaceFolder(folder, r.GetValue(overwrite));
+            double diff = Verify(ml, classifier, folder, expected);
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!.AsObject();
             Console.WriteLine($"Exported the {classifier.Family.Name} classifier ({classifier.ClassNames.Count} classes) to {folder}: " +
                               string.Join(", ", Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)) + ".");
@@ -52,11 +68,17 @@ internal static class ExportCommand
 
     /// <summary>Loads the exported folder with our loader and returns the largest difference of a class probability from the model's.</summary>
     /// <exception cref="InvalidDataException">The difference exceeds <see cref="Tolerance"/> (the folder stays, for inspection).</exception>
-    internal static double Verify(MLContext ml, TextClassifierTransformer classifier, string folder, int rows)
+    /// <summary>The verification texts (and second texts) and the model's class probabilities for them.</summary>
+    internal static (List<string> Texts, List<string?>? Texts2, float[][] Scores) Expected(TextClassifierTransformer classifier, int rows)
     {
         var texts = EmbeddedData.LoadAgNewsSample().Take(rows).Select(row => row.Text).ToList();
         var texts2 = classifier.Columns.Text2Column is null ? null : texts.Select(t => (string?)new string(t.Reverse().ToArray())).ToList();
-        var expected = classifier.Predict(texts, texts2);
+        return (texts, texts2, classifier.Predict(texts, texts2));
+    }
+
+    internal static double Verify(MLContext ml, TextClassifierTransformer classifier, string folder, (List<string> Texts, List<string?>? Texts2, float[][] Scores) reference)
+    {
+        var (texts, texts2, expected) = reference;
         var model = ClassifierFamilies.LoadClassifier(folder, classifier.Model.Device);
         using var reloaded = new TextClassifierTransformer(ml, model, classifier.Columns, classifier.ClassNames, classifier.BatchSize, summary: null);
         var actual = reloaded.Predict(texts, texts2);

@@ -40,6 +40,9 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     public int NumClasses => _classNames.Length;
     public ClassifierFamily Family => BertFamily.Instance;
 
+    /// <summary>The classification head (HF's <c>classifier</c>), trained in full under LoRA.</summary>
+    public IReadOnlyList<string> HeadModules => ["classifier"];
+
     /// <summary>Loads a (pre)trained checkpoint and puts a fresh head of <paramref name="classNames"/>.Count outputs on it when needed.</summary>
     public static BertClassifierModel Create(string folder, IReadOnlyList<string> classNames, Device device, ScalarType dtype,
         int seed, int maxLength, TruncationSide side, Action<string>? log)

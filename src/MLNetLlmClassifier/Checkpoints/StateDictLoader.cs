@@ -216,12 +216,13 @@ public static class StateDictLoader
     /// <summary>
     /// The module's state dict (parameters and persistent buffers) as name → tensor pairs, sorted by name, for
     /// <see cref="HfModelFolder.SaveWeights"/> or <see cref="SafeTensorsFile.Save"/>. The tensors are the live
-    /// parameters, not copies: do not dispose them.
+    /// parameters, not copies: do not dispose them. LoRA adapter tensors (<c>….lora_A.weight</c>, <c>….lora_B.weight</c>) are left
+    /// out: the base weights keep their Hugging Face keys, and the adapter is saved in its own PEFT files.
     /// </summary>
     public static IReadOnlyList<KeyValuePair<string, torch.Tensor>> Export(torch.nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return model.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        return model.state_dict().Where(kv => !Peft.LoraLinear.IsAdapterKey(kv.Key)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>The key itself, then with each prefix stripped (if it has it) or added (if it has not).</summary>

@@ -113,6 +113,20 @@ public static class ClassifierFamilies
         }
     }
 
+    /// <summary>
+    /// Saves a classifier folder: <see cref="ITrainableClassifier.SaveModelFolder"/> (the base weights under their Hugging Face keys),
+    /// plus, for a model with a LoRA adapter, the adapter in PEFT's files (<see cref="Peft.PeftAdapterFolder"/>), which
+    /// <see cref="LoadClassifier"/> puts back on the base. With <paramref name="merge"/> the adapter is first merged into the base
+    /// weights (merge-and-unload, which changes this model instance), so the folder is a plain Hugging Face model.
+    /// </summary>
+    internal static void SaveClassifier(ITrainableClassifier model, string folder, bool merge = false)
+    {
+        var lora = Peft.LoraModel.Of(model.Module);
+        if (merge) lora?.MergeAndUnload();
+        model.SaveModelFolder(folder);
+        if (lora is not null && !merge) Peft.PeftAdapterFolder.Write(lora, folder);
+    }
+
     private static ITrainableClassifier LoadClassifierUnchecked(string folder, Device device)
     {
         var path = Path.Combine(folder, SettingsFile);
@@ -130,7 +144,18 @@ public static class ClassifierFamilies
             throw new InvalidDataException($"{path} names the model family '{IO.UntrustedText.OneLine(name, 80)}', which this version does not know (known: {Names}).");
         try
         {
-            return family.LoadClassifier(folder, settings, device);
+            var model = family.LoadClassifier(folder, settings, device);
+            if (!Peft.PeftAdapterFolder.Has(folder)) return model;
+            try
+            {
+                Peft.PeftAdapterFolder.Apply(model.Module, model.HeadModules, folder);
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or OverflowException)
         {

@@ -76,6 +76,12 @@ internal static class ClassifierFitting
         }));
         try
         {
+            // LoRA, an existing adapter, or freezing: decided once here for every trainer (Peft/ParameterEfficientTraining).
+            Peft.ParameterEfficientTraining.Apply(model, o, seed, m =>
+            {
+                Log(m);
+                o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = m });
+            });
             o.Progress?.Report(new TrainingProgress { Kind = TrainingEventKind.Preparing, Message = "tokenising" });
             var sw = Stopwatch.StartNew();
             var trainEnc = train.Rows.Select(r => model.Encode(r.Text, r.Text2)).ToList();

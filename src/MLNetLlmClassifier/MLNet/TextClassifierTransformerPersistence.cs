@@ -30,7 +30,7 @@ internal static class TextClassifierTransformerPersistence
         using var tracked = IO.TempArtifacts.Track(tmp);
         try
         {
-            t.Model.SaveModelFolder(tmp);
+            Families.ClassifierFamilies.SaveClassifier(t.Model, tmp);
             var files = Directory.GetFiles(tmp).Select(f => Path.GetFileName(f)!).OrderBy(f => f, StringComparer.Ordinal).ToArray();
             MlNetInternals.SaveModel(ctx, Format,
                 w =>

@@ -59,6 +59,9 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     public int NumClasses => _classNames.Length;
     public ClassifierFamily Family => PromptedDecoderFamily.Instance;
 
+    /// <summary>No new head: the answer is read from the pretrained lm_head, which LoRA leaves frozen (and all-linear leaves out).</summary>
+    public IReadOnlyList<string> HeadModules => [];
+
     /// <summary>
     /// Loads the tokenizer, builds and checks the prompt (before the weights are read, so prompt errors come fast),
     /// then loads the checkpoint in <paramref name="dtype"/> on <paramref name="device"/>.

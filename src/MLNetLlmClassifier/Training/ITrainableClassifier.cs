@@ -52,4 +52,6 @@ internal interface ITrainableClassifier : IDisposable
     /// <c>mlnet-classifier.json</c> with the classifier's own settings.
     /// </summary>
     void SaveModelFolder(string folder);
+
+    IReadOnlyList<string> HeadModules => [];
 }

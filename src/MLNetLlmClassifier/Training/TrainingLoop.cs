@@ -299,11 +299,17 @@ internal sealed class TrainingLoop
         return tensor(w, device: device);
     }
 
-    private static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    // The best evaluation's weights: the trainable parameters and the buffers only. Frozen parameters (LoRA's base model, frozen
+    // layers) cannot have changed, so a LoRA run copies megabytes of adapters here instead of the whole model.
+    private static IEnumerable<(string Name, Tensor Tensor)> Changing(nn.Module module) =>
+        module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, (Tensor)p.parameter))
+            .Concat(module.named_buffers().Select(b => (b.name, b.buffer)));
+
+    internal static Dictionary<string, Tensor> Snapshot(nn.Module module)
     {
         using var _ = no_grad();
         var state = new Dictionary<string, Tensor>();
-        foreach (var (name, t) in module.state_dict())
+        foreach (var (name, t) in Changing(module))
             state[name] = t.detach().to(CPU, copy: true).DetachFromDisposeScope();
         return state;
     }
@@ -311,7 +317,7 @@ internal sealed class TrainingLoop
     private static void Restore(nn.Module module, Dictionary<string, Tensor> state)
     {
         using var _ = no_grad();
-        foreach (var (name, t) in module.state_dict())
+        foreach (var (name, t) in Changing(module))
             t.copy_(state[name]);
     }
 
