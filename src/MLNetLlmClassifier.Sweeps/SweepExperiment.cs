@@ -67,6 +67,7 @@ public sealed class SweepExperiment
     private IPruner? _pruner;
     private int? _seed;
     private string? _outputFolder;
+    private Action<string>? _amendBestModel;
     private ISweepMonitor? _monitor;
     private ISweepChartRenderer? _charts;
     private bool _running;
@@ -215,6 +216,17 @@ public sealed class SweepExperiment
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         _outputFolder = folder;
+        return this;
+    }
+
+    /// <summary>
+    /// Sets a change made to each <c>best-model.zip</c> by its temporary path, after ML.NET wrote it and before it is flushed and
+    /// renamed into place (the CLI adds the data-file columns entry, so that <c>evaluate</c> and <c>predict</c> read the sweep's
+    /// file layout from the model as they do for <c>train</c>'s).
+    /// </summary>
+    internal SweepExperiment SetBestModelAmendment(Action<string>? amendTemporary)
+    {
+        _amendBestModel = amendTemporary;
         return this;
     }
 
@@ -510,7 +522,7 @@ public sealed class SweepExperiment
         string path = Path.Combine(_outputFolder, BestModelFileName);
         try
         {
-            AtomicFile.Write(path, stream => _ml.Model.Save(model, schema, stream));
+            AtomicFile.Write(path, stream => _ml.Model.Save(model, schema, stream), _amendBestModel, CancellationToken.None);
             var info = new JsonObject { ["trialId"] = record.TrialId, ["candidate"] = record.Candidate, ["metric"] = record.Metric, ["parameters"] = record.Parameters.ToJson() };
             AtomicFile.WriteAllBytes(Path.Combine(_outputFolder, BestModelInfoFileName), Encoding.UTF8.GetBytes(info.ToJsonString() + "\n"));
         }

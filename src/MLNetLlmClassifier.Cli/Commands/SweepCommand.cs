@@ -67,7 +67,8 @@ internal static class SweepCommand
             .SetPipeline(pipeline)
             .SetDataset(train.ToDataView(ml), valid.ToDataView(ml))
             .SetMonitor(new TextWriterSweepMonitor(log))
-            .SetSweepCharts());
+            .SetSweepCharts()
+            .SetBestModelAmendment(tmp => ModelFile.WriteColumns(tmp, config.Data.ToTextFileOptions())));
         using var ctrlC = CtrlCCancellation.Hook(ct);
         return experiment.RunAsync(ctrlC.Token).GetAwaiter().GetResult();
     }

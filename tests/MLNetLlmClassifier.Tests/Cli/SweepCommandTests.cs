@@ -114,6 +114,14 @@ public class SweepCommandTests
             var charts = Path.Combine(root, "out", "charts");
             Assert.IsTrue(File.Exists(Path.Combine(charts, "metric-by-trial.png")), output);
             Assert.IsNotEmpty(Directory.GetFiles(charts, "param-*.png"), output);
+            // best-model.zip remembers the data file's columns, so evaluate needs no column flags (issue 12, item 8).
+            string best = Path.Combine(root, "out", "best-model.zip");
+            var columns = MLNetLlmClassifier.Cli.Commands.ModelFile.ReadColumns(best);
+            Assert.IsNotNull(columns, "best-model.zip has no columns entry");
+            Assert.AreEqual("category", columns.LabelColumn);
+            CollectionAssert.AreEqual(new[] { "text" }, columns.TextColumns.ToArray());
+            var (evalCode, evalOutput) = CliTests.Run("evaluate", "--model", best, "--test", Path.Combine(root, "train.csv"));
+            Assert.AreEqual(0, evalCode, evalOutput);
 
             // Run again: the budget is already spent, so nothing is retrained and no trial is added.
             (code, output) = CliTests.Run("sweep", "--config", path);
