@@ -34,6 +34,9 @@ internal static class BenchCommand
         /// <summary>The family's estimate of a training step's peak tensor memory at this batch and length (with --fixed-length), MiB; null when none.</summary>
         public double? EstimatedTrainPeakMiB { get; init; }
 
+        /// <summary>The family's estimate of the train phase's resident tensor memory on the CPU (freed activations kept), MiB; null when none.</summary>
+        public double? EstimatedCpuResidentMiB { get; init; }
+
         /// <summary>Whether gradient checkpointing was on.</summary>
         public bool GradientCheckpointing { get; init; }
     }
@@ -70,7 +73,7 @@ internal static class BenchCommand
                   $"device matmul {result.DeviceMatmulFlopsFp32 / 1e9:F1} GFLOP/s fp32, {result.DeviceMatmulFlopsBf16 / 1e9:F1} GFLOP/s bf16\n" +
                   $"peak memory (train{(result.GradientCheckpointing ? ", gradient checkpointing" : "")}): {result.TrainPeakMiB:F0} MiB resident" +
                   (result.TrainPeakIsPhasePeak ? $", {result.TrainPeakMiB - result.TrainStartMiB:F0} MiB above the {result.TrainStartMiB:F0} MiB before training" : " (the process's peak: this platform cannot reset it)") +
-                  (result.EstimatedTrainPeakMiB is { } est ? $"; estimated peak of a training step's tensors {est:F0} MiB (estimate-memory)" : ""));
+                  (result.EstimatedTrainPeakMiB is { } est ? $"; estimated peak of a training step's tensors {est:F0} MiB, resident on the CPU {result.EstimatedCpuResidentMiB:F0} MiB (estimate-memory)" : ""));
             return 0;
         }));
         return cmd;
@@ -151,6 +154,10 @@ internal static class BenchCommand
                 : classifier.TrainingSummary!.RowsPerSecond;
             double inferRps = texts.Length / inferSeconds;
             double peak = classifier.Precision == "BFloat16" ? bf16 : fp32;
+            // The rows' lengths vary unless --fixed-length makes every row that long: only then is T known.
+            var estimate = fixedLength > 0
+                ? family.EstimateTrainingMemory(options, batchSize, fixedLength, classifier.Precision == "BFloat16", dev.type == TorchSharp.DeviceType.CPU)
+                : null;
             return new Result(family.Name, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
                 train.Count, trainRps, texts.Length, inferRps, meanTokens,
                 Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024), fp32, bf16,
@@ -160,10 +167,8 @@ internal static class BenchCommand
                 TrainStartMiB = startMiB,
                 TrainPeakIsPhasePeak = phasePeak,
                 GradientCheckpointing = options.GradientCheckpointing,
-                // The rows' lengths vary unless --fixed-length makes every row that long: only then is T known.
-                EstimatedTrainPeakMiB = fixedLength > 0
-                    ? family.EstimateTrainingMemory(options, batchSize, fixedLength, classifier.Precision == "BFloat16", dev.type == TorchSharp.DeviceType.CPU)?.Peak / (1024.0 * 1024)
-                    : null,
+                EstimatedTrainPeakMiB = estimate?.Peak / (1024.0 * 1024),
+                EstimatedCpuResidentMiB = estimate?.CpuResidentPeak / (1024.0 * 1024),
             };
         }
     }

@@ -155,6 +155,14 @@ internal sealed record MemoryEstimate
     /// <summary>Peak bytes of tensors in a training step.</summary>
     public double Peak => Math.Max(BackwardPeak, Math.Max(BackwardEndPeak, StepPeak));
 
+    /// <summary>
+    /// The peak resident memory of the tensors on the CPU, where freed memory stays with the process (glibc's heap, and this project's
+    /// <see cref="Torch.CpuAllocatorTuning"/>): the activations freed during backward are not returned, so the gradients made at the end
+    /// of backward come on top of them. The backward-start peak plus what backward adds by its end (all gradients and the tied
+    /// embedding's transients, less the gradients already held). The process itself (runtime, libtorch, tokenizer) comes on top.
+    /// </summary>
+    public double CpuResidentPeak => Math.Max(Peak, BackwardPeak + Gradients + TiedEmbeddingTransient - HeldGradients);
+
     /// <summary>Whether the peak plus <see cref="CudaRuntimeBytes"/> fits a GPU of <paramref name="gigabytes"/> GB (10^9 bytes, as cards are sold).</summary>
     public bool FitsGpu(double gigabytes) => Peak + CudaRuntimeBytes <= gigabytes * 1e9;
 
@@ -269,6 +277,7 @@ internal sealed record MemoryEstimate
         Line("optimizer-step temporaries", OptimizerTransient, "fp32 copies of the largest trained tensor");
         string when = Peak == BackwardPeak ? "as backward starts" : Peak == BackwardEndPeak ? "as backward ends" : "in the optimizer step";
         sb.AppendLine(string.Create(inv, $"  {"peak (tensors)",-34} {Gib(Peak),10}  {when}"));
+        sb.AppendLine(string.Create(inv, $"  {"CPU resident peak (tensors)",-34} {Gib(CpuResidentPeak),10}  on the CPU freed activations stay with the process"));
         sb.Append("  fits (peak + ").Append(Gib(CudaRuntimeBytes).Trim()).Append(" CUDA runtime): ");
         sb.Append(string.Join(", ", GpuSizes.Select(g => string.Create(inv, $"{g:0} GB {(FitsGpu(g) ? "yes" : "no")}"))));
         return sb.ToString();
