@@ -21,7 +21,8 @@ namespace MLNetLlmClassifier.Torch;
 /// result and the random stream are exactly those of a run without checkpointing. TorchSharp 0.107 cannot read the CUDA generator's
 /// state, so on CUDA such a block is refused (<see cref="NotSupportedException"/>); Qwen3 has no dropout (attention_dropout 0).</para>
 /// <para><b>Handles.</b> The gradients handed back to the autograd engine must outlive the callback (the engine copies them after it
-/// returns), so they are released at the next checkpoint call (forward or backward) instead: at most one block's gradients wait.</para>
+/// returns), so they are released at the next checkpoint call (forward or backward) on the same thread instead: at most one block's
+/// gradients wait.</para>
 /// </remarks>
 internal static class ActivationCheckpoint
 {
@@ -60,16 +61,17 @@ internal static class ActivationCheckpoint
     /// <summary>Blocks recomputed in backward since the process started (tests check that checkpointing really ran).</summary>
     internal static long Recomputations => Interlocked.Read(ref _recomputations);
 
-    private static readonly List<Tensor> Pending = [];
+    // Per thread: the engine copies a callback's gradients after it returns, so only a later call on the same thread (the engine runs a
+    // device's backward on one thread) knows the copy is done. Another thread training another model must not release them.
+    [ThreadStatic]
+    private static List<Tensor>? t_pending;
 
-    /// <summary>Disposes the gradients handed to the engine by the last backward (the engine holds its own references).</summary>
+    /// <summary>Disposes the gradients this thread's last checkpoint backward handed to the engine (which holds its own references).</summary>
     internal static void ReleasePending()
     {
-        lock (Pending)
-        {
-            foreach (var t in Pending) t.Dispose();
-            Pending.Clear();
-        }
+        if (t_pending is null) return;
+        foreach (var t in t_pending) t.Dispose();
+        t_pending.Clear();
     }
 
     // The non-tensor state of one application, kept with the node (save_data).
@@ -105,7 +107,6 @@ internal static class ActivationCheckpoint
             using (var scope = NewDisposeScope())
             {
                 var saved = ctx.get_saved_variables();
-                var parameters = new List<Tensor>();
                 Tensor input;
                 Tensor output;
                 using (torch.enable_grad())
@@ -134,7 +135,7 @@ internal static class ActivationCheckpoint
             }
             call.RngState?.Dispose();
             Interlocked.Increment(ref _recomputations);
-            lock (Pending) Pending.AddRange(grads.OfType<Tensor>());
+            (t_pending ??= []).AddRange(grads.OfType<Tensor>());
             return grads!;
         }
 
