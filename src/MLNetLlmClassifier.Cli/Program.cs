@@ -25,6 +25,7 @@ public static class Program
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(EstimateMemoryCommand.Create());
         root.Subcommands.Add(SweepCommand.Create());
         root.Subcommands.Add(OptionsCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());

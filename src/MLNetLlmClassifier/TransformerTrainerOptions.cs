@@ -241,4 +241,13 @@ public abstract class TransformerTrainerOptions
 
     /// <summary>The batch size of evaluation and scoring: <see cref="InferenceBatchSize"/>, or 2 × <see cref="BatchSize"/> when it is 0.</summary>
     public int EffectiveInferenceBatchSize => InferenceBatchSize > 0 ? InferenceBatchSize : 2 * BatchSize;
+
+    /// <summary>
+    /// Gradient checkpointing: keep only each transformer layer's input from the forward pass and recompute the layer's activations
+    /// in backward. The gradients are the same; activation memory falls from every layer's intermediates to one hidden state per
+    /// layer (plus one layer's intermediates), for about one more forward pass of compute per step. Layers with dropout are
+    /// recomputed with the same random state on the CPU; on CUDA they are refused (BERT: set its dropout to 0). Default false.
+    /// </summary>
+    [CommandLineAlias("--gradient-checkpointing")]
+    public bool GradientCheckpointing { get; set; }
 }

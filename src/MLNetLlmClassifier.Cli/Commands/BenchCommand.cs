@@ -20,7 +20,26 @@ internal static class BenchCommand
     public sealed record Result(string Trainer, string Model, string Device, string Precision, long Parameters, long MatmulParameters,
         int BatchSize, int MaxLength, int TrainRows, double TrainRowsPerSecond, int InferenceRows, double InferenceRowsPerSecond,
         double MeanTokens, double PeakWorkingSetMiB, double DeviceMatmulFlopsFp32, double DeviceMatmulFlopsBf16,
-        double TrainAchievedFlops, double InferenceAchievedFlops, double TrainFractionOfPeak, double InferenceFractionOfPeak);
+        double TrainAchievedFlops, double InferenceAchievedFlops, double TrainFractionOfPeak, double InferenceFractionOfPeak)
+    {
+        /// <summary>Peak resident memory of the train phase (Fit: loading, tokenising, training), MiB; the process's peak so far where it cannot be reset (not Linux).</summary>
+        public double TrainPeakMiB { get; init; }
+
+        /// <summary>Resident memory when the train phase started, MiB.</summary>
+        public double TrainStartMiB { get; init; }
+
+        /// <summary>Whether <see cref="TrainPeakMiB"/> is the train phase's own peak (Linux) rather than the process's.</summary>
+        public bool TrainPeakIsPhasePeak { get; init; }
+
+        /// <summary>The family's estimate of a training step's peak tensor memory at this batch and length (with --fixed-length), MiB; null when none.</summary>
+        public double? EstimatedTrainPeakMiB { get; init; }
+
+        /// <summary>The family's estimate of the train phase's resident tensor memory on the CPU (freed activations kept), MiB; null when none.</summary>
+        public double? EstimatedCpuResidentMiB { get; init; }
+
+        /// <summary>Whether gradient checkpointing was on.</summary>
+        public bool GradientCheckpointing { get; init; }
+    }
 
     private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 
@@ -51,7 +70,10 @@ internal static class BenchCommand
                 : $"train {result.TrainRowsPerSecond:F2} rows/s ({result.TrainFractionOfPeak:P1} of the device's matmul rate), " +
                   $"inference {result.InferenceRowsPerSecond:F2} rows/s ({result.InferenceFractionOfPeak:P1}), mean {result.MeanTokens:F1} tokens/row, " +
                   $"peak working set {result.PeakWorkingSetMiB:F0} MiB, {result.Parameters:N0} parameters on {result.Device} ({result.Precision}); " +
-                  $"device matmul {result.DeviceMatmulFlopsFp32 / 1e9:F1} GFLOP/s fp32, {result.DeviceMatmulFlopsBf16 / 1e9:F1} GFLOP/s bf16");
+                  $"device matmul {result.DeviceMatmulFlopsFp32 / 1e9:F1} GFLOP/s fp32, {result.DeviceMatmulFlopsBf16 / 1e9:F1} GFLOP/s bf16\n" +
+                  $"peak memory (train{(result.GradientCheckpointing ? ", gradient checkpointing" : "")}): {result.TrainPeakMiB:F0} MiB resident" +
+                  (result.TrainPeakIsPhasePeak ? $", {result.TrainPeakMiB - result.TrainStartMiB:F0} MiB above the {result.TrainStartMiB:F0} MiB before training" : " (the process's peak: this platform cannot reset it)") +
+                  (result.EstimatedTrainPeakMiB is { } est ? $"; estimated peak of a training step's tensors {est:F0} MiB, resident on the CPU {result.EstimatedCpuResidentMiB:F0} MiB (estimate-memory)" : ""));
             return 0;
         }));
         return cmd;
@@ -98,8 +120,12 @@ internal static class BenchCommand
         var dev = Torch.TorchDevice.Resolve(device);
         ITransformer fitted;
         var trainProfiler = profile ? Torch.StepProfiler.Start(dev, skipSteps: 1) : null;
+        GC.Collect();
+        bool phasePeak = Torch.ProcessMemory.ResetPeak();
+        double startMiB = Torch.ProcessMemory.ResidentBytes() / (1024.0 * 1024);
         using (trainProfiler)
             (_, fitted) = ClassifierPipeline.Fit(ml, family, options, train, null);
+        double trainPeakMiB = Torch.ProcessMemory.PeakResidentBytes() / (1024.0 * 1024);
         var classifier = (TextClassifierTransformer)fitted;
         using (classifier)
         {
@@ -128,10 +154,22 @@ internal static class BenchCommand
                 : classifier.TrainingSummary!.RowsPerSecond;
             double inferRps = texts.Length / inferSeconds;
             double peak = classifier.Precision == "BFloat16" ? bf16 : fp32;
+            // The rows' lengths vary unless --fixed-length makes every row that long: only then is T known.
+            var estimate = fixedLength > 0
+                ? family.EstimateTrainingMemory(options, batchSize, fixedLength, classifier.Precision == "BFloat16", dev.type == TorchSharp.DeviceType.CPU)
+                : null;
             return new Result(family.Name, modelPath, classifier.Device, classifier.Precision, classifier.ParameterCount, matmulParams, batchSize, maxLength,
                 train.Count, trainRps, texts.Length, inferRps, meanTokens,
                 Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024), fp32, bf16,
-                3 * forwardPerRow * trainRps, forwardPerRow * inferRps, 3 * forwardPerRow * trainRps / peak, forwardPerRow * inferRps / peak);
+                3 * forwardPerRow * trainRps, forwardPerRow * inferRps, 3 * forwardPerRow * trainRps / peak, forwardPerRow * inferRps / peak)
+            {
+                TrainPeakMiB = trainPeakMiB,
+                TrainStartMiB = startMiB,
+                TrainPeakIsPhasePeak = phasePeak,
+                GradientCheckpointing = options.GradientCheckpointing,
+                EstimatedTrainPeakMiB = estimate?.Peak / (1024.0 * 1024),
+                EstimatedCpuResidentMiB = estimate?.CpuResidentPeak / (1024.0 * 1024),
+            };
         }
     }
 }

@@ -324,20 +324,27 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor?, T
         }
     }
 
-    private sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>
+    private sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableModule
     {
         private readonly ModuleList<BertLayer> layer;
+        private readonly bool _dropout;
 
         internal BertEncoder(BertConfig c) : base(nameof(BertEncoder))
         {
             layer = nn.ModuleList(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new BertLayer(c)).ToArray());
+            _dropout = c.HiddenDropoutProb > 0 || c.AttentionProbsDropoutProb > 0;
             RegisterComponents();
         }
+
+        public bool GradientCheckpointing { get; set; }
 
         public override Tensor forward(Tensor hidden, Tensor? additiveMask)
         {
             // Each layer disposes its own intermediates; only the hidden states between layers live until the caller's scope ends.
-            foreach (var l in layer) hidden = l.call(hidden, additiveMask);
+            // With checkpointing (training with gradients only) not even those: each layer is recomputed in backward from its input.
+            bool checkpoint = GradientCheckpointing && training && is_grad_enabled();
+            foreach (var l in layer)
+                hidden = checkpoint ? ActivationCheckpoint.Run(l, (x, c) => l.call(x, c[0]), hidden, _dropout, additiveMask) : l.call(hidden, additiveMask);
             return hidden;
         }
     }

@@ -150,6 +150,12 @@ public abstract class ClassifierFamily
     public virtual ILogitsModel OpenForLogits(string modelFolder, Device device, ScalarType dtype) =>
         throw new NotSupportedException($"The {Name} family has no logits output.");
 
+    /// <summary>
+    /// The estimated peak memory of a training step of the model in <paramref name="options"/> (its config.json only is read) at
+    /// <paramref name="batchSize"/> rows of <paramref name="sequenceLength"/> tokens, or null when the family has no estimate.
+    /// </summary>
+    internal virtual Training.MemoryEstimate? EstimateTrainingMemory(object options, int batchSize, int sequenceLength, bool bfloat16, bool cpu) => null;
+
     /// <summary>Whether <paramref name="name"/> is this family's name or one of its aliases (case-insensitive).</summary>
     public bool IsCalled(string name) =>
         string.Equals(name, Name, StringComparison.OrdinalIgnoreCase) || Aliases.Any(a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase));

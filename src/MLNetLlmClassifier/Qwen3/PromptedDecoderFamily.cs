@@ -103,8 +103,10 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
     /// <inheritdoc/>
     public override string ModelType => "qwen3";
 
-    /// <summary><c>tiny</c> (hidden 64, 2 layers, the real 151,936-token vocabulary, fp32) and <c>qwen3-0.6b</c> (Qwen/Qwen3-0.6B's shape, bf16).</summary>
-    public override IReadOnlyList<string> RandomPresets { get; } = ["tiny", "qwen3-0.6b"];
+    /// <summary><c>tiny</c> (hidden 64, 2 layers, the real 151,936-token vocabulary, fp32) and the released shapes in bf16: <c>qwen3-0.6b</c>,
+    /// <c>qwen3-1.7b</c>, <c>qwen3-4b</c> and <c>qwen3-8b</c> (<c>estimate-memory</c> sizes them without creating them); a config.json file path
+    /// instead of a name creates that shape.</summary>
+    public override IReadOnlyList<string> RandomPresets { get; } = ["tiny", .. Qwen3Config.ReleasedPresets.Keys];
 
     /// <inheritdoc/>
     public override string DefaultTokenizer => "qwen3";
@@ -115,12 +117,8 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
     /// </summary>
     public override void CreateRandomCheckpoint(RandomCheckpointRequest request)
     {
-        var config = request.Preset switch
-        {
-            "tiny" => Qwen3Config.Tiny(),
-            "qwen3-0.6b" => Qwen3Config.Qwen3_0_6B(),
-            _ => throw new ArgumentException($"Preset '{request.Preset}' is not a Qwen3 preset: use {string.Join(" or ", RandomPresets)}.", nameof(request)),
-        };
+        var config = PresetConfig(request.Preset)
+            ?? throw new ArgumentException($"Preset '{request.Preset}' is not a Qwen3 preset: use {string.Join(" or ", RandomPresets)}.", nameof(request));
         AtomicFolder.Build(request.OutputFolder, tmp =>
         {
             TokenizerFolder.CopyTokenizerFiles(request.Tokenizer, tmp);
@@ -130,6 +128,24 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
             Qwen3ForCausalLM.CreateRandomCheckpoint(config, tmp, request.Seed, config.WeightDtype);
             HfModelFolder.MarkRandomWeights(tmp);
         });
+    }
+
+    /// <summary>The configuration of a <see cref="RandomPresets"/> name, of a config.json file given instead (any Qwen3 shape), or null.</summary>
+    internal static Qwen3Config? PresetConfig(string preset) =>
+        preset == "tiny" ? Qwen3Config.Tiny()
+        : Qwen3Config.ReleasedPresets.TryGetValue(preset, out var make) ? make()
+        : preset.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && File.Exists(preset) ? Qwen3Config.Load(preset)
+        : null;
+
+    /// <summary>The full-fine-tuning estimate of the options' model (<see cref="MemoryEstimate"/>): answer logits at 2 positions over the
+    /// vocabulary (one-token markers and the end of turn) or over the 4 options of AG News with <see cref="AnswerLoss.Options"/>.</summary>
+    internal override MemoryEstimate? EstimateTrainingMemory(object options, int batchSize, int sequenceLength, bool bfloat16, bool cpu)
+    {
+        var o = (PromptedDecoderClassifierTrainer.Options)options;
+        var config = Qwen3Config.Load(Path.Combine(o.ModelPath!, HfModelFolder.ConfigFileName));
+        bool optionsLoss = o.AnswerLoss == AnswerLoss.Options;
+        return MemoryEstimate.For(new MemoryPlan(config, batchSize, sequenceLength, bfloat16, TrainedParameters.Full, 0, [], o.GradientCheckpointing,
+            optionsLoss ? 1 : 2, optionsLoss ? 4 : config.VocabSize, FusedCpuOptimizer: cpu, GradientAccumulationSteps: o.GradientAccumulationSteps));
     }
 
     internal override ITrainableClassifier LoadClassifier(string folder, JsonObject settings, Device device) =>

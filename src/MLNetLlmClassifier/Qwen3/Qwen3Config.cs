@@ -87,27 +87,49 @@ public sealed class Qwen3Config
     };
 
     /// <summary>Exactly the <c>config.json</c> of Qwen/Qwen3-0.6B (596M parameters, bfloat16 weights, tied embeddings).</summary>
-    public static Qwen3Config Qwen3_0_6B()
+    public static Qwen3Config Qwen3_0_6B() => Released(hidden: 1024, intermediate: 3072, layers: 28, heads: 16, tied: true);
+
+    /// <summary>Exactly the <c>config.json</c> of Qwen/Qwen3-1.7B (2.03B parameters, bfloat16 weights, tied embeddings).</summary>
+    public static Qwen3Config Qwen3_1_7B() => Released(hidden: 2048, intermediate: 6144, layers: 28, heads: 16, tied: true);
+
+    /// <summary>Exactly the <c>config.json</c> of Qwen/Qwen3-4B (4.02B parameters, bfloat16 weights, tied embeddings).</summary>
+    public static Qwen3Config Qwen3_4B() => Released(hidden: 2560, intermediate: 9728, layers: 36, heads: 32, tied: true);
+
+    /// <summary>Exactly the <c>config.json</c> of Qwen/Qwen3-8B (8.19B parameters, bfloat16 weights, separate LM head).</summary>
+    public static Qwen3Config Qwen3_8B() => Released(hidden: 4096, intermediate: 12288, layers: 36, heads: 32, tied: false);
+
+    /// <summary>The released Qwen3 shapes by preset name (<c>qwen3-0.6b</c>, <c>qwen3-1.7b</c>, <c>qwen3-4b</c>, <c>qwen3-8b</c>).</summary>
+    internal static IReadOnlyDictionary<string, Func<Qwen3Config>> ReleasedPresets { get; } = new Dictionary<string, Func<Qwen3Config>>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["qwen3-0.6b"] = Qwen3_0_6B,
+        ["qwen3-1.7b"] = Qwen3_1_7B,
+        ["qwen3-4b"] = Qwen3_4B,
+        ["qwen3-8b"] = Qwen3_8B,
+    };
+
+    // The dense Qwen3 checkpoints share everything but these (and max_window_layers = num_hidden_layers): 8 key/value heads of 128,
+    // 40,960 positions, rope_theta 1e6, bf16, transformers 4.51.0.
+    private static Qwen3Config Released(int hidden, int intermediate, int layers, int heads, bool tied)
     {
         var c = new Qwen3Config
         {
             VocabSize = 151936,
-            HiddenSize = 1024,
-            IntermediateSize = 3072,
-            NumHiddenLayers = 28,
-            NumAttentionHeads = 16,
+            HiddenSize = hidden,
+            IntermediateSize = intermediate,
+            NumHiddenLayers = layers,
+            NumAttentionHeads = heads,
             NumKeyValueHeads = 8,
             HeadDim = 128,
             MaxPositionEmbeddings = 40960,
             RopeTheta = 1_000_000,
             RmsNormEps = 1e-6,
-            TieWordEmbeddings = true,
+            TieWordEmbeddings = tied,
             TorchDtype = "bfloat16",
             BosTokenId = 151643,
             EosTokenIds = [151645],
             InitializerRange = 0.02,
         };
-        c.ExtraFields["max_window_layers"] = 28;
+        c.ExtraFields["max_window_layers"] = layers;
         c.ExtraFields["sliding_window"] = null;
         c.ExtraFields["use_cache"] = true;
         c.ExtraFields["use_sliding_window"] = false;

@@ -158,13 +158,18 @@ public sealed class Qwen3DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
 }
 
 /// <summary>The transformer body (HF <c>Qwen3Model</c>, prefix <c>model.</c>): embeddings, decoder layers and the final norm.</summary>
-public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableModule
 {
     public Embedding embed_tokens;
     public ModuleList<Qwen3DecoderLayer> layers;
     public Qwen3RMSNorm norm;
     private readonly int headDim;
     private readonly double ropeTheta;
+    private readonly double attentionDropout;
+    private bool checkpointing;
+
+    // Off by default; the training loop sets it from TransformerTrainerOptions.GradientCheckpointing.
+    bool ICheckpointableModule.GradientCheckpointing { get => checkpointing; set => checkpointing = value; }
 
     internal Qwen3Model(Qwen3Config c, Device? device, ScalarType dtype) : base(nameof(Qwen3Model))
     {
@@ -172,7 +177,7 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
         embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, padding_idx: c.PadTokenId, device: device, dtype: dtype);
         layers = new ModuleList<Qwen3DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new Qwen3DecoderLayer(c, device, dtype)).ToArray());
         norm = new Qwen3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
-        (headDim, ropeTheta) = (c.HeadDim, c.RopeTheta);
+        (headDim, ropeTheta, attentionDropout) = (c.HeadDim, c.RopeTheta, c.AttentionDropout);
         RegisterComponents();
     }
 
@@ -209,9 +214,13 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>
         Tensor h;
         using (StepProfiler.Measure("embedding"))
             h = embed_tokens.call(inputIds);
+        // Gradient checkpointing keeps only each layer's input and recomputes the layer in backward (training with gradients only).
+        bool checkpoint = checkpointing && training && torch.is_grad_enabled();
         foreach (var layer in layers)
         {
-            var next = layer.call(h, cos, sin, mask);
+            var next = checkpoint
+                ? ActivationCheckpoint.Run(layer, (x, c) => layer.call(x, c[0]!, c[1]!, c[2]), h, attentionDropout > 0, cos, sin, mask)
+                : layer.call(h, cos, sin, mask);
             h.Dispose(); // autograd keeps what it needs; this only frees the handle early
             h = next;
         }

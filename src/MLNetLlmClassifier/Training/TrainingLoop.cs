@@ -78,6 +78,8 @@ internal sealed class TrainingLoop
         using var classWeights = s.ClassWeighting == ClassWeighting.Balanced ? BalancedWeights(trainLabels, model.NumClasses, model.Device) : null;
         var lossSettings = new LossSettings(classWeights, s.LabelSmoothing);
         using var optimizer = new AdamW(model.Module.parameters(), s.WeightDecay);
+        if (ICheckpointableModule.Apply(model.Module, s.GradientCheckpointing) == 0 && s.GradientCheckpointing)
+            throw new NotSupportedException($"Option {nameof(s.GradientCheckpointing)} = true: the {model.Family.Name} model has no layers that can be checkpointed.");
 
         var evaluations = new List<EvaluationRecord>();
         var stepLosses = new List<float>();
