@@ -57,33 +57,19 @@ public sealed class Qwen3SequenceClassifierFamily : ClassifierFamily<Qwen3Sequen
         SweepRange.Choice(nameof(TransformerTrainerOptions.MaxSequenceLength), 128, 256, 512),
     ];
 
-    /// <summary>From scratch: learning rate 2e-3, 4 epochs (times the scale), plus the common from-scratch settings.</summary>
-    protected override void FromScratch(Qwen3SequenceClassifierTrainer.Options o, double epochScale) => CommonFromScratch(o, 2e-3, 4 * epochScale);
+    /// <summary>
+    /// From scratch: learning rate 2e-3, 2 epochs (times the scale), plus the common from-scratch settings. Two epochs, not the prompted
+    /// decoder's four: on compare's 1,400 AG News rows the linear head had its best validation macro-F1 after the first epoch of four
+    /// (0.746 at step 44 of 176) and only overfitted after it.
+    /// </summary>
+    protected override void FromScratch(Qwen3SequenceClassifierTrainer.Options o, double epochScale) => CommonFromScratch(o, 2e-3, 2 * epochScale);
 
     /// <summary>
     /// The reference experiment's recipe for Qwen3-0.6B, as the prompted decoder's (the follow-up that put a linear head on the last token
     /// publishes no settings of its own, so the head is the only difference): lr 1.2e-5, batch 12 × 8, warmup 1%, one epoch, cosine,
     /// no weight decay, 512 tokens, bf16, an evaluation every 0.1 epoch.
     /// </summary>
-    protected override void Reference(Qwen3SequenceClassifierTrainer.Options o)
-    {
-        ReferenceRecipe(o);
-        o.Precision = Precision.BFloat16;
-    }
-
-    /// <summary>The settings of <see cref="Reference"/> but the precision: the options' defaults.</summary>
-    internal static void ReferenceRecipe(TransformerTrainerOptions o)
-    {
-        o.Schedule = LearningRateSchedule.Cosine;
-        o.EvaluationInterval = 0.1;
-        o.LearningRate = 1.2e-5;
-        o.BatchSize = 12;
-        o.GradientAccumulationSteps = 8;
-        o.WarmupRatio = 0.01;
-        o.NumberOfEpochs = 1;
-        o.WeightDecay = 0;
-        o.MaxSequenceLength = 512;
-    }
+    protected override void Reference(Qwen3SequenceClassifierTrainer.Options o) => PromptedDecoderFamily.ReferenceRecipe(o);
 
     /// <inheritdoc/>
     public override long? CountParameters(ITransformer fitted) => (fitted as TextClassifierTransformer)?.ParameterCount;

@@ -43,7 +43,7 @@ public sealed class Qwen3SequenceClassifierTrainer : IEstimator<TextClassifierTr
         /// <summary>Creates options with the defaults above.</summary>
         public Options()
         {
-            Qwen3SequenceClassifierFamily.ReferenceRecipe(this);
+            PromptedDecoderFamily.ReferenceRecipe(this);
             Precision = Precision.Auto;
         }
 

@@ -59,6 +59,12 @@ public class Qwen3SequenceClassifierTrainerTests
             var line = messages.Single(x => x.Contains("newly initialised", StringComparison.Ordinal));
             StringAssert.Contains(line, "score.weight");
             Assert.AreEqual(Qwen3SequenceClassifierFamily.Instance, Classifier(model).Family);
+            // The module names parameter-efficient training addresses: Hugging Face's, and the new head.
+            var trainable = Classifier(model).Model;
+            CollectionAssert.AreEqual(new[] { "score" }, trainable.HeadModules.ToArray());
+            var names = trainable.Module.named_modules().Select(m => m.name).ToHashSet();
+            Assert.IsTrue(names.Contains("score") && names.Contains("model.layers.1.self_attn.q_proj") && names.Contains("model.layers.0.mlp.down_proj"),
+                string.Join(", ", names.Take(12)));
             Assert.AreEqual(Qwen3SequenceClassifierFamily.Instance.CountParameters(Classifier(model)),
                 Qwen3Config.Tiny().SizeTerms().Sum(t => (long)t.Parameters) + 4 * 64, "backbone + score [4, 64], no LM head");
         }
