@@ -195,6 +195,8 @@ public class Qwen3SequenceClassificationParityTests
         CollectionAssert.AreEqual(TrackedLabels, reloaded.Labels.ToArray());
         Assert.AreEqual(Pad, reloaded.Config.PadTokenId);
         Assert.IsFalse(notes.Any(n => n.Contains("newly initialised", StringComparison.Ordinal)), "the head is loaded: " + string.Join(" | ", notes));
+        var asCausalLm = Assert.Throws<InvalidDataException>(() => Qwen3ForCausalLM.FromPretrained(temp.Path, CPU, ScalarType.Float32));
+        StringAssert.Contains(asCausalLm.Message, "qwen3-seqcls");
         using var after = reloaded.call(ids, mask);
         Assert.AreEqual(0.0, (after - before).abs().max().item<float>(), "identical logits after the round trip");
         ids.Dispose();
