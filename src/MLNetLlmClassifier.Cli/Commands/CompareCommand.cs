@@ -51,7 +51,7 @@ internal static class CompareCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N. Default auto.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainers. Default 1.", DefaultValueFactory = _ => 1 };
         var dataOptions = new CliCommon.DataOptions();
-        var cmd = new Command("compare", "Compare a classic ML.NET classifier, BERT and the prompted Qwen3 decoder on one split; write a report with charts.");
+        var cmd = new Command("compare", "Compare a classic ML.NET classifier, BERT, the Qwen3 decoder prompted and with a linear head, and ML.NET's TextClassification on one split; write a report with charts.");
         foreach (var o in new Option[] { data, train, valid, test, split, rowsPerClass, models }) cmd.Options.Add(o);
         foreach (var (_, o) in checkpoints) cmd.Options.Add(o);
         foreach (var o in new Option[] { preset, output, device, seed }) cmd.Options.Add(o);

@@ -20,7 +20,7 @@ internal static class ExportCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip) of a checkpoint family (bert, qwen3-prompted).", Required = true };
+        var model = new Option<string>("--model") { Description = "Trained ML.NET model (.zip) of a checkpoint family (bert, qwen3-prompted, qwen3-seqcls).", Required = true };
         var output = new Option<string>("--out") { Description = "Folder to write (must not exist or be empty unless --overwrite).", Required = true };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing, non-empty folder." };
         var rows = new Option<int>("--verify-rows") { Description = "Texts on which the reloaded export is compared with the model. Default 16.", DefaultValueFactory = _ => 16 };

@@ -67,9 +67,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
         var names = settings["class_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
-        var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
-        // As the decoder: bfloat16 weights stay bfloat16 where bfloat16 is fast (CUDA), float32 elsewhere (exact conversion).
-        if (dtype != ScalarType.Float32 && !TorchDevice.SupportsFastBf16(device)) dtype = ScalarType.Float32;
+        var dtype = ClassifierFamilies.SavedDtype(settings, device);
         return Create(folder, names, device, dtype, seed: 0,
             settings["max_sequence_length"]!.GetValue<int>(),
             Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);

@@ -161,10 +161,10 @@ public sealed class BertConfig
         fields["hidden_act"] = HiddenAct;
         fields["hidden_dropout_prob"] = HiddenDropoutProb;
         fields["hidden_size"] = HiddenSize;
-        fields["id2label"] = new JsonObject(Labels.Select((l, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), (JsonNode?)JsonValue.Create(l))));
+        fields["id2label"] = HfConfigLabels.Id2Label(Labels);
         fields["initializer_range"] = InitializerRange;
         fields["intermediate_size"] = IntermediateSize;
-        fields["label2id"] = new JsonObject(Labels.Select((l, i) => KeyValuePair.Create(l, (JsonNode?)JsonValue.Create(i))));
+        fields["label2id"] = HfConfigLabels.Label2Id(Labels);
         fields["layer_norm_eps"] = LayerNormEps;
         fields["max_position_embeddings"] = MaxPositionEmbeddings;
         fields["model_type"] = ModelType;
@@ -270,7 +270,7 @@ public sealed class BertConfig
         ];
     }
 
-    private static string[] DefaultLabels(int n) => Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray();
+    private static string[] DefaultLabels(int n) => HfConfigLabels.Default(n);
 
     /// <summary>Typed reads of config.json fields with errors naming the file and field; remembers which fields it read.</summary>
     private sealed class FieldReader(JsonObject json, string source)
@@ -309,24 +309,8 @@ public sealed class BertConfig
         {
             _read.Add("label2id");
             int? numLabels = NullableInt("num_labels", null);
-            if (!Get("id2label", out var node) || node is null)
-                return DefaultLabels(numLabels ?? 2);
-            if (node is not JsonObject map)
-                throw Bad("id2label", $"is {node.ToJsonString()}, not an object");
-            var labels = new string?[map.Count];
-            foreach (var (key, value) in map)
-            {
-                if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index >= map.Count)
-                    throw Bad("id2label", $"has key '{key}': keys must be the class indices 0..{map.Count - 1}");
-                if (value is not JsonValue v || v.GetValueKind() != JsonValueKind.String)
-                    throw Bad("id2label", $"['{key}'] is not a string");
-                if (labels[index] is not null)
-                    throw Bad("id2label", $"has class index {index} twice");
-                labels[index] = v.GetValue<string>();
-            }
-            if (numLabels is { } n && n != labels.Length)
-                throw Bad("num_labels", $"is {n} but id2label has {labels.Length} labels");
-            return labels!;
+            Get("id2label", out var node);
+            return HfConfigLabels.Parse(node, numLabels, Bad);
         }
 
         /// <summary>The fields not read, deep-copied.</summary>

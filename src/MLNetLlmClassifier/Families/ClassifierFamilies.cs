@@ -23,6 +23,7 @@ public static class ClassifierFamilies
         Sdca.SdcaTextBaselineFamily.Instance,
         Bert.BertFamily.Instance,
         Qwen3.PromptedDecoderFamily.Instance,
+        Qwen3.Qwen3SequenceClassifierFamily.Instance,
     ];
 
     private static readonly List<ClassifierFamily> Families = new(BuiltIn());
@@ -74,11 +75,18 @@ public static class ClassifierFamilies
     public static ClassifierFamily? ForModelType(string? modelType) =>
         modelType is null ? null : All.FirstOrDefault(f => f.UsesCheckpoint && string.Equals(f.ModelType, modelType, StringComparison.Ordinal));
 
-    /// <summary>The family of a Hugging Face folder, by config.json's <c>model_type</c>; an unsupported type is an error naming the file.</summary>
+    /// <summary>
+    /// The family of a Hugging Face folder, by config.json's <c>model_type</c> and, among the families of that type, the one whose
+    /// <see cref="ClassifierFamily.Architectures"/> the config's <c>architectures</c> names; an unsupported type is an error naming the file.
+    /// </summary>
     public static ClassifierFamily ForModelFolder(string modelFolder)
     {
-        var modelType = HfModelFolder.ReadConfig(modelFolder)["model_type"]?.GetValue<string>();
-        return ForModelType(modelType) ?? throw new InvalidDataException(
+        var config = HfModelFolder.ReadConfig(modelFolder);
+        var modelType = config["model_type"]?.GetValue<string>();
+        var architectures = (config["architectures"] as JsonArray)?.Select(a => (a as JsonValue)?.TryGetValue<string>(out var s) == true ? s : null).ToHashSet() ?? [];
+        var byArchitecture = All.FirstOrDefault(f => f.UsesCheckpoint && string.Equals(f.ModelType, modelType, StringComparison.Ordinal)
+                                                     && f.Architectures.Any(architectures.Contains));
+        return byArchitecture ?? ForModelType(modelType) ?? throw new InvalidDataException(
             $"{Path.Combine(modelFolder, "config.json")}: model_type '{modelType}' is not supported " +
             $"(supported: {string.Join(", ", All.Where(f => f.UsesCheckpoint).Select(f => f.ModelType).Distinct())}).");
     }
@@ -89,6 +97,16 @@ public static class ClassifierFamilies
         settings["family"] = family.Name;
         settings["format_version"] = 1;
         HfModelFolder.WriteJson(Path.Combine(folder, SettingsFile), settings);
+    }
+
+    /// <summary>
+    /// The dtype to load a saved classifier in: its settings' "dtype" (Float32 when absent), except that bfloat16 or float16 weights
+    /// load in float32 where those are slow (anywhere but CUDA; the conversion is exact).
+    /// </summary>
+    internal static ScalarType SavedDtype(JsonObject settings, Device device)
+    {
+        var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
+        return dtype != ScalarType.Float32 && !Torch.TorchDevice.SupportsFastBf16(device) ? ScalarType.Float32 : dtype;
     }
 
     /// <summary>

@@ -16,6 +16,8 @@ public enum ModelKind
     DecoderPrompted,
     /// <summary>Anything else.</summary>
     Other,
+    /// <summary>A decoder with a classification head on its last token (Qwen3ForSequenceClassification).</summary>
+    DecoderClassifier,
 }
 
 /// <summary>One sweep dimension of a family's default search space, declared in the core so that the sweeps package can read it.</summary>
@@ -131,6 +133,13 @@ public abstract class ClassifierFamily
 
     /// <summary>The config.json <c>model_type</c> the family trains (e.g. "bert", "qwen3"), or null.</summary>
     public virtual string? ModelType => null;
+
+    /// <summary>
+    /// The config.json <c>architectures</c> entries of the folders this family saves (e.g. "Qwen3ForSequenceClassification"), or empty.
+    /// When several families train one <see cref="ModelType"/>, a folder goes to the family whose architecture it names, else to the
+    /// first registered one.
+    /// </summary>
+    public virtual IReadOnlyList<string> Architectures => [];
 
     /// <summary>Presets of <see cref="CreateRandomCheckpoint"/>: the first is the tiny one used by defaults and tests.</summary>
     public virtual IReadOnlyList<string> RandomPresets => [];

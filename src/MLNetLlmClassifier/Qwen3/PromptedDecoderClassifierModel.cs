@@ -111,8 +111,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         static string[] Strings(JsonObject s, string key) =>
             s[key]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"{key}\".");
         var names = Strings(settings, "class_names");
-        var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
-        if (dtype != ScalarType.Float32 && !TorchDevice.SupportsFastBf16(device)) dtype = ScalarType.Float32;
+        var dtype = ClassifierFamilies.SavedDtype(settings, device);
         return Create(folder, names,
             settings["user_template"]?.GetValue<string>() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"user_template\"."),
             Strings(settings, "option_markers"), Strings(settings, "display_names"), device, dtype,

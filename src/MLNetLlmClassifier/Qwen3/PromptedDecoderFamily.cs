@@ -77,7 +77,10 @@ public sealed class PromptedDecoderFamily : ClassifierFamily<PromptedDecoderClas
     }
 
     /// <summary>The reference experiment for Qwen3-0.6B: lr 1.2e-5, batch 12 × 8, warmup 1%, one epoch, cosine, bf16, 512 tokens.</summary>
-    protected override void Reference(PromptedDecoderClassifierTrainer.Options o)
+    protected override void Reference(PromptedDecoderClassifierTrainer.Options o) => ReferenceRecipe(o);
+
+    /// <summary>The settings of <see cref="Reference"/>, for any Qwen3 trainer (the sequence classifier trains the same way).</summary>
+    internal static void ReferenceRecipe(TransformerTrainerOptions o)
     {
         o.Schedule = LearningRateSchedule.Cosine;
         o.EvaluationInterval = 0.1;

@@ -61,7 +61,7 @@ public sealed class Qwen3Config
     public int? PadTokenId { get; set; }
     /// <summary><c>model_type</c>; must be "qwen3".</summary>
     public string ModelType { get; set; } = "qwen3";
-    /// <summary><c>architectures</c>; this port implements "Qwen3ForCausalLM".</summary>
+    /// <summary><c>architectures</c>; this port implements "Qwen3ForCausalLM" and "Qwen3ForSequenceClassification".</summary>
     public IReadOnlyList<string> Architectures { get; set; } = ["Qwen3ForCausalLM"];
     /// <summary>Other fields of <c>config.json</c>, written back unchanged by <see cref="ToJson"/>.</summary>
     public Dictionary<string, JsonNode?> ExtraFields { get; } = new(StringComparer.Ordinal);
@@ -172,8 +172,8 @@ public sealed class Qwen3Config
         void Positive(string field, double v) { if (!(v > 0)) Fail(field, $"= {v.ToString(CultureInfo.InvariantCulture)} must be > 0."); }
 
         if (ModelType != "qwen3") Fail("model_type", $"= '{ModelType}', expected 'qwen3'.");
-        if (Architectures.Count > 0 && !Architectures.Contains("Qwen3ForCausalLM"))
-            Fail("architectures", $"= [{string.Join(", ", Architectures)}] does not include Qwen3ForCausalLM, the only architecture implemented.");
+        if (Architectures.Count > 0 && !Architectures.Any(a => a is "Qwen3ForCausalLM" or "Qwen3ForSequenceClassification"))
+            Fail("architectures", $"= [{string.Join(", ", Architectures)}] includes neither Qwen3ForCausalLM nor Qwen3ForSequenceClassification, the architectures implemented.");
         Positive("vocab_size", VocabSize);
         Positive("hidden_size", HiddenSize);
         Positive("intermediate_size", IntermediateSize);

@@ -23,6 +23,9 @@ public sealed partial class Qwen3ForCausalLM
     {
         string configPath = Path.Combine(folder, HfModelFolder.ConfigFileName);
         var config = Qwen3Config.FromJson(HfModelFolder.ReadConfig(folder), configPath);
+        if (!config.Architectures.Contains("Qwen3ForCausalLM") && config.Architectures.Contains(Qwen3ForSequenceClassification.ArchitectureName))
+            throw new InvalidDataException($"{configPath}: architectures = [{Qwen3ForSequenceClassification.ArchitectureName}]: a sequence classifier (a score head, no LM head), " +
+                                           "not a causal LM: train it with the qwen3-seqcls family (Qwen3SequenceClassifier).");
         // The config's sizes are checked against the checkpoint's headers and the memory before anything is allocated.
         using var weights = HfModelFolder.OpenWeights(folder);
         Checkpoints.ModelSizeGuard.CheckAgainstCheckpoint(configPath, weights, config.ImpliedTensors(), "num_hidden_layers", config.NumHiddenLayers,

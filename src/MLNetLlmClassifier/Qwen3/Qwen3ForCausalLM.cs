@@ -163,7 +163,7 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
     public Embedding embed_tokens;
     public ModuleList<Qwen3DecoderLayer> layers;
     public Qwen3RMSNorm norm;
-    private readonly int headDim;
+    private readonly int headDim, vocabSize;
     private readonly double ropeTheta;
     private readonly double attentionDropout;
     private bool checkpointing;
@@ -173,6 +173,7 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
 
     internal Qwen3Model(Qwen3Config c, Device? device, ScalarType dtype) : base(nameof(Qwen3Model))
     {
+        vocabSize = c.VocabSize;
         // HF passes pad_token_id as padding_idx (no gradient to that row; zero at init). Qwen3 configs have no pad_token_id.
         embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, padding_idx: c.PadTokenId, device: device, dtype: dtype);
         layers = new ModuleList<Qwen3DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new Qwen3DecoderLayer(c, device, dtype)).ToArray());
@@ -225,6 +226,72 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
             h = next;
         }
         return norm.call(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="forward"/> after checking the inputs (the entry point of the task models, <see cref="Qwen3ForCausalLM"/> and
+    /// <see cref="Qwen3ForSequenceClassification"/>): int32 ids are converted, and ids and mask are moved to the embedding's device.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong rank or dtype, mismatched mask, or a token id outside the vocabulary (the message names row and position).</exception>
+    internal Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be [batch, time], got [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
+        if (inputIds.shape[1] == 0) throw new ArgumentException("inputIds has no positions (time = 0).", nameof(inputIds));
+        if (inputIds.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"inputIds must hold int64 token ids, got {inputIds.dtype}.", nameof(inputIds));
+        var device = embed_tokens.weight!.device;
+        var ids = inputIds.to(ScalarType.Int64).to(device);
+        CheckIndices(ids, vocabSize, "inputIds", "token id");
+        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
+            throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
+        return call(ids, attentionMask?.to(device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Hugging Face's <c>_init_weights</c> on every submodule of <paramref name="root"/> (a task model: the backbone and its head):
+    /// Linear and Embedding weights ~ N(0, initializer_range), Linear biases 0, RMSNorm weights 1, the padding_idx row (if any) 0.
+    /// Values are drawn on the CPU in float32 from a generator seeded with <paramref name="seed"/>, one parameter at a time in
+    /// module order, then copied (and rounded) into the parameter, so peak extra memory is one float32 tensor.
+    /// </summary>
+    internal static void InitializeWeights(nn.Module root, Qwen3Config config, int seed)
+    {
+        using var noGrad = torch.no_grad();
+        using var generator = new Generator((ulong)seed);
+        foreach (var (_, module) in root.named_modules())
+        {
+            switch (module)
+            {
+                case Linear linear:
+                    Normal(linear.weight!);
+                    linear.bias?.zero_();
+                    break;
+                case Embedding embedding:
+                    Normal(embedding.weight!);
+                    if (config.PadTokenId is int pad) embedding.weight![pad].zero_();
+                    break;
+                case Qwen3RMSNorm rms:
+                    rms.weight.fill_(1.0);
+                    break;
+            }
+        }
+
+        void Normal(Tensor weight)
+        {
+            using var values = torch.empty(weight.shape, dtype: ScalarType.Float32).normal_(0.0, config.InitializerRange, generator);
+            weight.copy_(values);
+        }
+    }
+
+    // Out-of-range indices would surface as an opaque libtorch error (a device-side assert on CUDA): name the culprit instead.
+    internal static void CheckIndices(Tensor indices, long upper, string argument, string what)
+    {
+        using var phase = StepProfiler.Measure("input checks (host sync)");
+        if (indices.numel() == 0) return;
+        if (indices.min().item<long>() >= 0 && indices.max().item<long>() < upper) return;
+        var bad = (indices.lt(0) | indices.ge(upper)).nonzero()[0].cpu().data<long>().ToArray();
+        long value = indices[bad.Select(i => TensorIndex.Single(i)).ToArray()].item<long>();
+        throw new ArgumentException($"{argument}[{string.Join(", ", bad)}] = {value}: {what} outside [0, {upper}).", argument);
     }
 
     // HF Qwen3RotaryEmbedding (rope_type "default"): inv_freq[i] = 1 / theta^(2i/d), angle = position * inv_freq, computed in
@@ -302,53 +369,14 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     /// the padding_idx row (if any) 0. Values are drawn on the CPU in float32 from a generator seeded with <paramref name="seed"/>,
     /// one parameter at a time, then copied (and rounded) into the parameter, so peak extra memory is one float32 tensor.
     /// </summary>
-    public void InitializeWeights(int seed)
-    {
-        using var noGrad = torch.no_grad();
-        using var generator = new Generator((ulong)seed);
-        foreach (var (_, module) in named_modules())
-        {
-            switch (module)
-            {
-                case Linear linear:
-                    Normal(linear.weight!);
-                    linear.bias?.zero_();
-                    break;
-                case Embedding embedding:
-                    Normal(embedding.weight!);
-                    if (Config.PadTokenId is int pad) embedding.weight![pad].zero_();
-                    break;
-                case Qwen3RMSNorm rms:
-                    rms.weight.fill_(1.0);
-                    break;
-            }
-        }
-
-        void Normal(Tensor weight)
-        {
-            using var values = torch.empty(weight.shape, dtype: ScalarType.Float32).normal_(0.0, Config.InitializerRange, generator);
-            weight.copy_(values);
-        }
-    }
+    public void InitializeWeights(int seed) => Qwen3Model.InitializeWeights(this, Config, seed);
 
     /// <summary>Final-norm hidden states (the input of the LM head).</summary>
     /// <param name="inputIds">[B,T] token ids (int64; int32 is converted; moved to the model's device if needed).</param>
     /// <param name="attentionMask">[B,T], 1 on real tokens and 0 on padding (right or left), or null when nothing is padded.</param>
     /// <returns>[B,T,D] in the model's dtype, on the model's device.</returns>
     /// <exception cref="ArgumentException">Wrong rank or dtype, mismatched mask, or a token id outside the vocabulary (the message names row and position).</exception>
-    public Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask = null)
-    {
-        using var scope = NewDisposeScope();
-        if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be [batch, time], got [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
-        if (inputIds.shape[1] == 0) throw new ArgumentException("inputIds has no positions (time = 0).", nameof(inputIds));
-        if (inputIds.dtype is not (ScalarType.Int64 or ScalarType.Int32))
-            throw new ArgumentException($"inputIds must hold int64 token ids, got {inputIds.dtype}.", nameof(inputIds));
-        var ids = inputIds.to(ScalarType.Int64).to(Device);
-        CheckIndices(ids, Config.VocabSize, "inputIds", "token id");
-        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
-            throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
-        return model.call(ids, attentionMask?.to(Device)).MoveToOuterDisposeScope();
-    }
+    public Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask = null) => model.HiddenStates(inputIds, attentionMask);
 
     /// <summary>
     /// Logits at chosen positions only, optionally only for chosen vocabulary ids (e.g. the answer-option tokens of a classifier):
@@ -370,7 +398,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
         if (positions.dim() is not (1 or 2) || positions.shape[0] != b)
             throw new ArgumentException($"positions must be [{b}] or [{b}, K], got [{string.Join(", ", positions.shape)}].", nameof(positions));
         var pos = positions.to(ScalarType.Int64).to(hidden.device);
-        CheckIndices(pos, t, "positions", "position");
+        Qwen3Model.CheckIndices(pos, t, "positions", "position");
         bool onePerRow = pos.dim() == 1;
         if (onePerRow) pos = pos.unsqueeze(1);                                         // [B,K]
         var h = hidden.gather(1, pos.unsqueeze(-1).expand(b, pos.shape[1], d));       // [B,K,D]
@@ -379,7 +407,7 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
         {
             if (tokenIds.dim() != 1) throw new ArgumentException($"tokenIds must be [N], got [{string.Join(", ", tokenIds.shape)}].", nameof(tokenIds));
             var ids = tokenIds.to(ScalarType.Int64).to(w.device);
-            CheckIndices(ids, Config.VocabSize, "tokenIds", "token id");
+            Qwen3Model.CheckIndices(ids, Config.VocabSize, "tokenIds", "token id");
             w = w.index_select(0, ids);                                                   // [N,D]
         }
         var logits = F.linear(h, w);                                                      // [B,K,N]
@@ -396,14 +424,4 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>Full logits [B,T,V] of an unpadded batch (see <see cref="Logits"/>).</summary>
     public override Tensor forward(Tensor inputIds) => Logits(inputIds);
 
-    // Out-of-range indices would surface as an opaque libtorch error (a device-side assert on CUDA): name the culprit instead.
-    private static void CheckIndices(Tensor indices, long upper, string argument, string what)
-    {
-        using var phase = StepProfiler.Measure("input checks (host sync)");
-        if (indices.numel() == 0) return;
-        if (indices.min().item<long>() >= 0 && indices.max().item<long>() < upper) return;
-        var bad = (indices.lt(0) | indices.ge(upper)).nonzero()[0].cpu().data<long>().ToArray();
-        long value = indices[bad.Select(i => TensorIndex.Single(i)).ToArray()].item<long>();
-        throw new ArgumentException($"{argument}[{string.Join(", ", bad)}] = {value}: {what} outside [0, {upper}).", argument);
-    }
 }

@@ -34,6 +34,13 @@ internal interface ITrainableClassifier : IDisposable
     /// <summary>Number of classes.</summary>
     int NumClasses { get; }
 
+    /// <summary>
+    /// Names of the modules of <see cref="Module"/> created new for the task rather than taken from the pretrained checkpoint
+    /// (e.g. <c>["score"]</c> for the Qwen3 sequence classifier, <c>["classifier"]</c> for BERT); parameter-efficient training keeps
+    /// them fully trainable. Empty when the model adds nothing (the prompted decoder).
+    /// </summary>
+    IReadOnlyList<string> HeadModules => [];
+
     /// <summary>Tokenises one row (text may be empty; never null).</summary>
     EncodedExample Encode(string text, string? text2);
 
@@ -52,6 +59,4 @@ internal interface ITrainableClassifier : IDisposable
     /// <c>mlnet-classifier.json</c> with the classifier's own settings.
     /// </summary>
     void SaveModelFolder(string folder);
-
-    IReadOnlyList<string> HeadModules => [];
 }

@@ -26,13 +26,14 @@ public class CompareCommandTests
                 CommandLine = "test",
             };
             var report = CompareCommand.Run(settings);
-            Assert.AreEqual(4, report.Models.Count, "SDCA, ML.NET TextClassification, BERT, prompted Qwen3");
+            Assert.AreEqual(5, report.Models.Count, "SDCA, ML.NET TextClassification, BERT, prompted Qwen3, Qwen3 + linear head");
             CollectionAssert.Contains(report.Models.Select(m => m.Name).ToList(), "ML.NET TextClassification (NAS-BERT)");
+            CollectionAssert.Contains(report.Models.Select(m => m.Name).ToList(), "Qwen3 + linear head");
             foreach (var f in new[] { "report.md", "report.json", "learning-curves.png", "quality-vs-throughput.png" })
                 Assert.IsTrue(File.Exists(Path.Combine(settings.Output, f)), f);
-            Assert.AreEqual(4, Directory.GetFiles(settings.Output, "confusion-*.png").Length);
+            Assert.AreEqual(5, Directory.GetFiles(settings.Output, "confusion-*.png").Length);
             using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(settings.Output, "report.json")));
-            Assert.AreEqual(4, json.RootElement.GetProperty("models").GetArrayLength());
+            Assert.AreEqual(5, json.RootElement.GetProperty("models").GetArrayLength());
             var table2 = report.ToConsoleTable();
             foreach (var s in new[] { "micro accuracy", "macro F1", "weighted F1", "log-loss", "training rows/s", "inference rows/s", "peak memory", "parameters", "device" })
                 StringAssert.Contains(table2, s);

@@ -21,7 +21,9 @@ public class SweepCommandTests
     }
 
     [TestMethod]
-    public void SweepOverTheTinyPromptedDecoderCompletes()
+    [DataRow("decoder")]
+    [DataRow("qwen3-seqcls")]
+    public void SweepOverTheTinyQwen3Completes(string trainer)
     {
         var root = Path.Combine(Path.GetTempPath(), $"sweep-qwen-{Guid.NewGuid():N}");
         Directory.CreateDirectory(root);
@@ -39,7 +41,7 @@ public class SweepCommandTests
                 ["tuner"] = new JsonObject { ["kind"] = "random" },
                 ["candidates"] = new JsonArray(new JsonObject
                 {
-                    ["trainer"] = "decoder",
+                    ["trainer"] = trainer,
                     ["model"] = "qwen3-tiny",
                     ["useDefaultSpace"] = false,
                     ["options"] = new JsonObject
@@ -48,12 +50,13 @@ public class SweepCommandTests
                         ["BatchSize"] = 16,
                         ["GradientAccumulationSteps"] = 1,
                         ["MaxSequenceLength"] = 64,
-                        ["PromptTemplate"] = "{text}\n{options}\nAnswer:/no_think",
                         ["Device"] = "cpu",
                     },
                     ["space"] = new JsonObject { ["LearningRate"] = new JsonObject { ["logUniform"] = new JsonArray(1e-3, 5e-3) } },
                 }),
             };
+            if (trainer == "decoder")
+                config["candidates"]![0]!["options"]!["PromptTemplate"] = "{text}\n{options}\nAnswer:/no_think";
             var path = Path.Combine(root, "sweep.json");
             File.WriteAllText(path, config.ToJsonString());
             var (code, output) = CliTests.Run("sweep", "--config", path);

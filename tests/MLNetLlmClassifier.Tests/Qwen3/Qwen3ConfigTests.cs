@@ -72,7 +72,7 @@ public class Qwen3ConfigTests
     [DataRow("hidden_size", "\"64\"", "hidden_size must be an integer")]
     [DataRow("torch_dtype", "\"int8\"", "torch_dtype = 'int8'")]
     [DataRow("bos_token_id", "151936", "bos_token_id = 151936 is outside the vocabulary")]
-    [DataRow("architectures", """["Qwen3ForSequenceClassification"]""", "architectures")]
+    [DataRow("architectures", """["Qwen3ForTokenClassification"]""", "architectures")]
     public void UnsupportedOrBadFieldsAreClearErrors(string field, string json, string expected)
     {
         var obj = JsonNode.Parse(File.ReadAllText(FixtureConfig))!.AsObject();
