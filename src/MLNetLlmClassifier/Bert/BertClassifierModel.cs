@@ -122,12 +122,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
         return _net.call(ids, mask, types).Logits.to(ScalarType.Float32);
     }
 
-    public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
-    {
-        var logits = Logits(batch);
-        using var phase = StepProfiler.Measure("loss (cross-entropy)");
-        return nn.functional.cross_entropy(logits, tensor(labels, device: Device), settings.ClassWeights, label_smoothing: settings.LabelSmoothing);
-    }
+    public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings) => settings.CrossEntropy(Logits(batch), labels);
 
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch) => nn.functional.log_softmax(Logits(batch), 1);
 

@@ -219,10 +219,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     private Tensor OptionsLoss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
     {
         var (hidden, last) = PromptStates(batch);
-        var logits = _net.LogitsAt(hidden, last, _firstTokens);                                             // [B,C]
-        using var lossPhase = StepProfiler.Measure("loss (log_softmax, gather)");
-        return nn.functional.cross_entropy(logits.to(ScalarType.Float32), tensor(labels, device: Device), settings.ClassWeights,
-            label_smoothing: settings.LabelSmoothing);
+        return settings.CrossEntropy(_net.LogitsAt(hidden, last, _firstTokens), labels);                    // logits [B,C]
     }
 
     // The final hidden states of the prompts alone (right-padded) and each row's answer position (its last prompt token).

@@ -54,13 +54,16 @@ public sealed partial class Qwen3ForCausalLM
     /// when tied) then <c>config.json</c> (its <c>torch_dtype</c> set to that dtype). Each file is written atomically.
     /// Tokenizer files are not written: copy them yourself.
     /// </summary>
-    public void SaveToFolder(string folder)
+    public void SaveToFolder(string folder) => SaveFolder(this, Config, Dtype, folder);
+
+    /// <summary>The weights of <paramref name="model"/> (Hugging Face key names), then <paramref name="config"/> with <c>torch_dtype</c> = <paramref name="dtype"/>; shared by both Qwen3 heads.</summary>
+    internal static void SaveFolder(TorchSharp.torch.nn.Module model, Qwen3Config config, ScalarType dtype, string folder)
     {
         Directory.CreateDirectory(folder);
-        HfModelFolder.SaveWeights(folder, StateDictLoader.Export(this));
-        var config = Config.Clone();
-        config.TorchDtype = Qwen3Config.DtypeName(Dtype);
-        HfModelFolder.WriteJson(Path.Combine(folder, HfModelFolder.ConfigFileName), config.ToJsonObject());
+        HfModelFolder.SaveWeights(folder, StateDictLoader.Export(model));
+        var written = config.Clone();
+        written.TorchDtype = Qwen3Config.DtypeName(dtype);
+        HfModelFolder.WriteJson(Path.Combine(folder, HfModelFolder.ConfigFileName), written.ToJsonObject());
     }
 
     /// <summary>

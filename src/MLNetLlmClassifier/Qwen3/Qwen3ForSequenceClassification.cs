@@ -267,12 +267,5 @@ public sealed class Qwen3ForSequenceClassification : nn.Module<Tensor, Tensor?, 
     /// (Hugging Face key names, the parameters' dtype) then <c>config.json</c> (<see cref="Config"/> with <c>torch_dtype</c> set to that
     /// dtype). Each file is written atomically. Tokenizer files are not written: copy them yourself.
     /// </summary>
-    public void SaveToFolder(string folder)
-    {
-        Directory.CreateDirectory(folder);
-        HfModelFolder.SaveWeights(folder, StateDictLoader.Export(this));
-        var config = Config.Clone();
-        config.TorchDtype = Qwen3Config.DtypeName(Dtype);
-        HfModelFolder.WriteJson(Path.Combine(folder, HfModelFolder.ConfigFileName), config.ToJsonObject());
-    }
+    public void SaveToFolder(string folder) => Qwen3ForCausalLM.SaveFolder(this, Config, Dtype, folder);
 }

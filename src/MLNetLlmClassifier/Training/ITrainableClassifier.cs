@@ -16,7 +16,18 @@ public sealed record EncodedExample(int[] InputIds, int[]? TokenTypeIds = null, 
 /// <summary>What a loss computation needs besides the batch.</summary>
 /// <param name="ClassWeights">Per-class weights [C] on the model's device, or null for none.</param>
 /// <param name="LabelSmoothing">Label smoothing epsilon in [0, 1).</param>
-internal sealed record LossSettings(Tensor? ClassWeights, double LabelSmoothing);
+internal sealed record LossSettings(Tensor? ClassWeights, double LabelSmoothing)
+{
+    /// <summary>
+    /// The mean C-way cross-entropy of <paramref name="logits"/> [B, C] against <paramref name="labels"/>, with these class weights and
+    /// label smoothing (as PyTorch's cross_entropy): the loss of every classifier whose scores are C logits.
+    /// </summary>
+    public Tensor CrossEntropy(Tensor logits, long[] labels)
+    {
+        using var phase = Torch.StepProfiler.Measure("loss (cross-entropy)");
+        return nn.functional.cross_entropy(logits.to(ScalarType.Float32), tensor(labels, device: logits.device), ClassWeights, label_smoothing: LabelSmoothing);
+    }
+}
 
 /// <summary>
 /// The model-family side of training and scoring, used by <see cref="TrainingLoop"/> and the
