@@ -108,15 +108,11 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     /// (the weights convert exactly; CPU bfloat16 matrix products are slow).</remarks>
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
-        static string[] Strings(JsonObject s, string key) =>
-            s[key]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"{key}\".");
-        var names = Strings(settings, "class_names");
+        var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device);
-        return Create(folder, names,
-            settings["user_template"]?.GetValue<string>() ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"user_template\"."),
-            Strings(settings, "option_markers"), Strings(settings, "display_names"), device, dtype,
-            settings["max_sequence_length"]!.GetValue<int>(),
-            Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
+        return Create(folder, names, settings.RequiredString("user_template"),
+            settings.RequiredStrings("option_markers"), settings.RequiredStrings("display_names"), device, dtype,
+            settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"), log: null);
     }
 
     /// <summary>

@@ -75,11 +75,10 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
     /// <remarks>As the other families: bfloat16 weights stay bfloat16 where bfloat16 is fast (CUDA), float32 elsewhere (exact conversion).</remarks>
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
-        var names = settings["class_names"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray()
-            ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"class_names\".");
+        var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device);
-        return Create(folder, names, device, dtype, seed: 0, settings["max_sequence_length"]!.GetValue<int>(),
-            Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
+        return Create(folder, names, device, dtype, seed: 0, settings.RequiredInt("max_sequence_length", 1, int.MaxValue),
+            settings.Enum<TruncationSide>("truncation"), log: null);
     }
 
     /// <summary>
