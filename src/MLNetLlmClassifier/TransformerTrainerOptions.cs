@@ -8,7 +8,8 @@ namespace MLNetLlmClassifier;
 /// <summary>Numeric precision of training and inference.</summary>
 public enum Precision
 {
-    /// <summary>bfloat16 on CUDA (with fp32 master weights for training), float32 on the CPU.</summary>
+    /// <summary>bfloat16 (with fp32 master weights for training) on CUDA, and on a CPU with native bfloat16 instructions (AVX512-BF16,
+    /// AMX) for models of hidden size 256 or more (<see cref="Torch.TorchDevice.AutoDtype(TorchSharp.torch.Device, long?)"/>); float32 otherwise.</summary>
     Auto,
     /// <summary>float32 everywhere.</summary>
     Float32,
@@ -142,7 +143,8 @@ public abstract class TransformerTrainerOptions
     [CommandLineAlias("--device")]
     public string Device { get; set; } = "auto";
 
-    /// <summary>Numeric precision. Default <see cref="MLNetLlmClassifier.Precision.Auto"/> (bf16 on CUDA, fp32 on CPU).</summary>
+    /// <summary>Numeric precision. Default <see cref="MLNetLlmClassifier.Precision.Auto"/> (bf16 on CUDA and, for hidden sizes of 256 or more,
+    /// on CPUs with native bf16; fp32 otherwise).</summary>
     [CommandLineAlias("--precision")]
     public Precision Precision { get; set; } = Precision.Auto;
 

@@ -67,7 +67,7 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
         var names = settings.RequiredStrings("class_names");
-        var dtype = ClassifierFamilies.SavedDtype(settings, device);
+        var dtype = ClassifierFamilies.SavedDtype(settings, device, folder);
         return Create(folder, names, device, dtype, seed: 0,
             settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"), log: null);
     }

@@ -53,6 +53,21 @@ public static class HfModelFolder
         return ReadJsonObject(path);
     }
 
+    /// <summary>The <c>hidden_size</c> of a model folder's config.json, or null when the folder, the file or the field is missing or unreadable
+    /// (callers use it only to choose a precision).</summary>
+    internal static long? TryReadHiddenSize(string? folder)
+    {
+        try
+        {
+            return folder is not null && File.Exists(Path.Combine(folder, ConfigFileName))
+                   && ReadConfig(folder)["hidden_size"] is JsonValue v && v.TryGetValue<long>(out long h) && h > 0 ? h : null;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// Opens the weights of a model folder: <c>model.safetensors</c> if present, else the shards listed in
     /// <c>model.safetensors.index.json</c>. Every file is validated when opened (see <see cref="SafeTensorsFile.Open"/>).

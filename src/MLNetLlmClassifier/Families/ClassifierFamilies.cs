@@ -101,14 +101,17 @@ public static class ClassifierFamilies
 
     /// <summary>
     /// The dtype to load a saved classifier in: its settings' "dtype" (Float32 when absent), except that bfloat16 or float16 weights
-    /// load in float32 where those are slow (anywhere but CUDA; the conversion is exact).
+    /// load in float32 where <see cref="Precision.Auto"/> would not compute in bfloat16 (<see cref="Torch.TorchDevice.AutoDtype(Device, long?)"/>:
+    /// a CPU without native bfloat16, or a small model; the conversion is exact).
     /// </summary>
-    internal static ScalarType SavedDtype(JsonObject settings, Device device)
+    internal static ScalarType SavedDtype(JsonObject settings, Device device, string folder)
     {
         var dtype = settings.Enum<ScalarType>("dtype", ScalarType.Float32);
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new SettingsFieldException($"\"dtype\" = {dtype} is not a weight dtype (Float32, BFloat16, Float16).");
-        return dtype != ScalarType.Float32 && !Torch.TorchDevice.SupportsFastBf16(device) ? ScalarType.Float32 : dtype;
+        if (dtype == ScalarType.Float32 || Torch.TorchDevice.SupportsFastBf16(device)) return dtype;
+        return dtype == ScalarType.BFloat16 && Torch.TorchDevice.AutoDtype(device, Checkpoints.HfModelFolder.TryReadHiddenSize(folder)) == ScalarType.BFloat16
+            ? ScalarType.BFloat16 : ScalarType.Float32;
     }
 
     /// <summary>

@@ -60,7 +60,7 @@ internal static class ClassifierFitting
         {
             Precision.Float32 => ScalarType.Float32,
             Precision.BFloat16 => ScalarType.BFloat16,
-            _ => TorchDevice.SupportsFastBf16(device) ? ScalarType.BFloat16 : ScalarType.Float32,
+            _ => TorchDevice.AutoDtype(device, Checkpoints.HfModelFolder.TryReadHiddenSize(o.ModelPath)),
         };
         if (device.type == DeviceType.CPU) Log(CpuAllocatorTuning.Apply());
         int seed = o.Seed ?? host.Rand.Next();

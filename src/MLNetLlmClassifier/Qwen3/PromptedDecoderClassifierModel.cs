@@ -109,7 +109,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
         var names = settings.RequiredStrings("class_names");
-        var dtype = ClassifierFamilies.SavedDtype(settings, device);
+        var dtype = ClassifierFamilies.SavedDtype(settings, device, folder);
         return Create(folder, names, settings.RequiredString("user_template"),
             settings.RequiredStrings("option_markers"), settings.RequiredStrings("display_names"), device, dtype,
             settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"), log: null);

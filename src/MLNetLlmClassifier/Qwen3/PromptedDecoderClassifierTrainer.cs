@@ -67,7 +67,7 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
     /// <summary>
     /// Options of <see cref="PromptedDecoderClassifierTrainer"/>. Defaults are those of the reference experiment (Qwen3-0.6B on
     /// AG News): learning rate 1.2e-5, batch 12 with 8 accumulation steps (effective batch 96), warmup 1% of the steps, one epoch,
-    /// cosine decay, <see cref="Precision.Auto"/> (bfloat16 with fp32 master weights on CUDA, float32 on the CPU),
+    /// cosine decay, <see cref="Precision.Auto"/> (bfloat16 with fp32 master weights on CUDA and on CPUs with native bfloat16, float32 elsewhere),
     /// MaxSequenceLength 512. Every option is checked when the estimator is made, and the prompt once the classes are known at
     /// the start of Fit (before any training); a bad value is an <see cref="ArgumentOutOfRangeException"/> naming the option.
     /// </summary>

@@ -35,7 +35,7 @@ public sealed class Qwen3SequenceClassifierTrainer : IEstimator<TextClassifierTr
     /// Options of <see cref="Qwen3SequenceClassifierTrainer"/>. The defaults are the prompted decoder's reference recipe for
     /// Qwen3-0.6B, so that the two heads are compared on equal terms: learning rate 1.2e-5, batch 12 with 8 accumulation steps
     /// (effective batch 96), warmup 1% of the steps, one epoch, cosine decay, <see cref="Precision.Auto"/> (bfloat16 with fp32 master
-    /// weights on CUDA, float32 on the CPU), MaxSequenceLength 512. Every option is checked when the estimator is made; a bad value is
+    /// weights on CUDA and on CPUs with native bfloat16, float32 elsewhere), MaxSequenceLength 512. Every option is checked when the estimator is made; a bad value is
     /// an <see cref="ArgumentOutOfRangeException"/> naming the option.
     /// </summary>
     public sealed class Options : TransformerTrainerOptions

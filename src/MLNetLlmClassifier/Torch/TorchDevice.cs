@@ -57,6 +57,54 @@ public static class TorchDevice
     public static bool SupportsFastBf16(torch.Device device) =>
         device.type == DeviceType.CUDA;
 
+    /// <summary>
+    /// Smallest hidden size at which <see cref="Precision.Auto"/> computes in bfloat16 on a CPU with native bfloat16 instructions.
+    /// Measured with <c>mlnet-llm bench</c> (docs/performance.md, "Which precision auto picks"): at hidden 384 (MiniLM) and 768
+    /// (bert-base) bfloat16 trains and scores faster than float32 on an AVX512-BF16 CPU; at hidden 64 (the tiny presets) per-operator
+    /// overhead and conversions dominate and float32 is faster.
+    /// </summary>
+    public const int CpuBf16MinHiddenSize = 256;
+
+    private static readonly Lazy<bool> s_cpuBf16 = new(() => CpuFlagsHaveBf16(ReadCpuFlags()));
+
+    /// <summary>
+    /// Whether this CPU has native bfloat16 matrix instructions (x86 AVX512-BF16 or AMX-BF16, read from /proc/cpuinfo on Linux;
+    /// false elsewhere). The environment variable MLNETLLM_CPU_BF16 = 0 or 1 overrides the detection.
+    /// </summary>
+    public static bool CpuHasNativeBf16 => Environment.GetEnvironmentVariable("MLNETLLM_CPU_BF16") switch
+    {
+        "0" => false,
+        "1" => true,
+        _ => s_cpuBf16.Value,
+    };
+
+    /// <summary>The dtype <see cref="Precision.Auto"/> computes in for a model of <paramref name="hiddenSize"/> on <paramref name="device"/>:
+    /// bfloat16 on CUDA, and on a CPU with native bfloat16 (<see cref="CpuHasNativeBf16"/>) for hidden sizes of at least
+    /// <see cref="CpuBf16MinHiddenSize"/>; float32 otherwise (or when the hidden size is unknown).</summary>
+    public static torch.ScalarType AutoDtype(torch.Device device, long? hiddenSize) => AutoDtype(device, hiddenSize, () => CpuHasNativeBf16);
+
+    internal static torch.ScalarType AutoDtype(torch.Device device, long? hiddenSize, Func<bool> cpuHasNativeBf16) =>
+        SupportsFastBf16(device) || (device.type == DeviceType.CPU && hiddenSize >= CpuBf16MinHiddenSize && cpuHasNativeBf16())
+            ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+
+    /// <summary>Whether a /proc/cpuinfo "flags" line lists a native bfloat16 instruction set.</summary>
+    internal static bool CpuFlagsHaveBf16(string? flags) =>
+        flags is not null && flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(f => f is "avx512_bf16" or "amx_bf16");
+
+    private static string? ReadCpuFlags()
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() && File.Exists("/proc/cpuinfo")
+                ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))
+                : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static string TorchBackendName =>
         AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name?.Contains("cuda", StringComparison.OrdinalIgnoreCase) == true) ? "CUDA" : "CPU-only";
 }

@@ -7,6 +7,25 @@ namespace MLNetLlmClassifier.Tests.Torch;
 public class TorchDeviceTests
 {
     [TestMethod]
+    public void AutoPrecisionIsBf16OnlyOnACpuWithNativeBf16ForModelsAboveTheThreshold()
+    {
+        var bf16 = torch.ScalarType.BFloat16;
+        var fp32 = torch.ScalarType.Float32;
+        int min = TorchDevice.CpuBf16MinHiddenSize;
+        Assert.AreEqual(bf16, TorchDevice.AutoDtype(torch.CPU, min, () => true));
+        Assert.AreEqual(bf16, TorchDevice.AutoDtype(torch.CPU, 768, () => true));
+        Assert.AreEqual(fp32, TorchDevice.AutoDtype(torch.CPU, min - 1, () => true), "small models compute faster in float32");
+        Assert.AreEqual(fp32, TorchDevice.AutoDtype(torch.CPU, 64, () => true));
+        Assert.AreEqual(fp32, TorchDevice.AutoDtype(torch.CPU, 768, () => false), "emulated bfloat16 is slow");
+        Assert.AreEqual(fp32, TorchDevice.AutoDtype(torch.CPU, null, () => true), "unknown size: float32");
+
+        Assert.IsTrue(TorchDevice.CpuFlagsHaveBf16("flags\t\t: fpu vme avx512f avx512_bf16 avx512_vnni"));
+        Assert.IsTrue(TorchDevice.CpuFlagsHaveBf16("flags : fpu amx_bf16 amx_tile"));
+        Assert.IsFalse(TorchDevice.CpuFlagsHaveBf16("flags : fpu avx512f avx512_vnni avx512_bf16x"));
+        Assert.IsFalse(TorchDevice.CpuFlagsHaveBf16(null));
+    }
+
+    [TestMethod]
     public void TorchInitialisesOnThisMachine()
     {
         // Fails with a TypeInitializationException where the GLIBCXX fix did not apply.
