@@ -28,14 +28,14 @@ internal static class ExportCommand
         var rows = new Option<int>("--verify-rows") { Description = "Texts on which the reloaded export is compared with the model. Default 16.", DefaultValueFactory = _ => 16 };
         var merge = new Option<bool>("--merge") { Description = "LoRA models: merge the adapter into the base weights (W += alpha/r * B A) and write a plain Hugging Face folder without adapter files." };
         var adapterOnly = new Option<bool>("--adapter-only") { Description = "LoRA models: write only the adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors), for Python peft or --adapter." };
-        var form = new Option<ExportForm>("--form")
+        var form = new Option<string>("--form")
         {
             Description = "native (default): the family's own architecture (the prompted decoder: its causal LM, prompt in mlnet-classifier.json); " +
                           "sequence-classification: a *ForSequenceClassification for classification pipelines and vLLM's classify task (the prompted " +
                           "decoder: Qwen3ForSequenceClassification whose score rows are the LM-head rows of the option tokens; one-token markers only; LoRA needs --merge).",
-            DefaultValueFactory = _ => ExportForm.Native,
-            CustomParser = ParseForm,
+            DefaultValueFactory = _ => FormName(ExportForm.Native),
         };
+        form.AcceptOnlyFromAmong(Enum.GetValues<ExportForm>().Select(FormName).ToArray());
         var cmd = new Command("export", "Write a model's classifier as a Hugging Face folder (config.json with id2label/label2id, model.safetensors, tokenizer; a LoRA model adds its PEFT adapter files) and verify it loads back with the same scores.");
         foreach (var o in new Option[] { model, output, overwrite, rows, merge, adapterOnly, form }) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(r, () =>
@@ -50,7 +50,7 @@ internal static class ExportCommand
             var classifier = (loaded as IEnumerable<ITransformer>)?.OfType<TextClassifierTransformer>().FirstOrDefault()
                 ?? throw new ArgumentException($"{r.GetValue(model)} holds no classifier of a checkpoint family ({string.Join(", ", ClassifierFamilies.All.Where(f => f.UsesCheckpoint).Select(f => f.Name))}): only those export to a Hugging Face folder.");
             if (r.GetValue(merge) && r.GetValue(adapterOnly)) throw new ArgumentException("--merge and --adapter-only exclude each other.");
-            var exportForm = r.GetValue(form);
+            var exportForm = Enum.GetValues<ExportForm>().Single(f => FormName(f) == r.GetValue(form));
             if (r.GetValue(adapterOnly) && exportForm != ExportForm.Native) throw new ArgumentException("--adapter-only and --form sequence-classification exclude each other.");
             if (r.GetValue(adapterOnly))
             {
@@ -83,16 +83,9 @@ internal static class ExportCommand
         return cmd;
     }
 
-    /// <summary>The form of <c>--form</c>: <c>native</c> or <c>sequence-classification</c> (the enum's names, any case, with or without hyphens).</summary>
-    private static ExportForm ParseForm(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (Enum.TryParse<ExportForm>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
-            && !value.Any(char.IsDigit))
-            return parsed;
-        result.AddError($"--form '{value}' is not an export form: use native or sequence-classification.");
-        return ExportForm.Native;
-    }
+    /// <summary>The <c>--form</c> value of an <see cref="ExportForm"/>: its name in kebab case (native, sequence-classification).</summary>
+    internal static string FormName(ExportForm form) =>
+        string.Concat(form.ToString().Select((ch, i) => char.IsUpper(ch) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(ch) : ch.ToString()));
 
     /// <summary>The verification texts (and second texts) and the model's class probabilities for them.</summary>
     internal static (List<string> Texts, List<string?>? Texts2, float[][] Scores) Expected(TextClassifierTransformer classifier, int rows)

@@ -213,7 +213,7 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
         }
         string what = prompt is null ? "the texts tokenized" : $"the prompt of {ClassifierFamilies.SettingsFile} filled in and tokenized ({fromString} of {texts.Count} from the string, the others cut to fit)";
         string line = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"As transformers reads it ({what}, right-padded with pad_token_id {pad}, pooled at the last non-pad token), batched and one at a time: at most {worst:E2}.");
+            $"As transformers reads it: {what}, right-padded with pad_token_id {pad}, read at the last non-pad token; batched and one at a time, the class probabilities differ by at most {worst:E2}.");
         if (!(worst <= tolerance))
             throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"The export in {folder} does not reproduce the model as transformers reads it: a class probability differs by {worst:E2} (tolerance {tolerance:E0})."));

@@ -235,11 +235,12 @@ public class SequenceClassificationExportTests
         var (code, output) = CliTests.Run("export", "--model", zip, "--out", folder, "--form", "sequence-classification", "--verify-rows", "6");
         Assert.AreEqual(0, code, output);
         StringAssert.Contains(output, "Verified: reloaded from the folder, the class probabilities of 6 texts");
-        StringAssert.Contains(output, "As transformers reads it (the prompt of mlnet-classifier.json filled in and tokenized");
+        StringAssert.Contains(output, "As transformers reads it: the prompt of mlnet-classifier.json filled in and tokenized");
         StringAssert.Contains(output, "architectures [\"Qwen3ForSequenceClassification\"]");
 
         (code, output) = CliTests.Run("export", "--model", zip, "--out", _temp.File("cli-bad"), "--form", "sequence");
         Assert.AreEqual(1, code, output);
-        StringAssert.Contains(output, "--form 'sequence' is not an export form: use native or sequence-classification.");
+        StringAssert.Contains(output, "Argument 'sequence' not recognized");
+        StringAssert.Contains(output, "'sequence-classification'");
     }
 }
