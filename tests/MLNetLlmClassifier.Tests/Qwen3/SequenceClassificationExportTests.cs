@@ -210,6 +210,33 @@ public class SequenceClassificationExportTests
     }
 
     [TestMethod]
+    public void ALoraDecoderIsWrittenMergedOnly()
+    {
+        var options = Options(_temp.File("tied"));
+        options.LoraRank = 2;
+        options.LoraAlpha = 4;
+        var pipeline = Pipeline(_ml, _ml.MulticlassClassification.Trainers.PromptedDecoderClassifier(options))
+            .Fit(_ml.Data.LoadFromEnumerable(Keywords(TopicClasses, TopicKeywords, 16, seed: 5)));
+        try
+        {
+            var classifier = Classifier(pipeline);
+            string folder = _temp.File("lora-seqcls");
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => classifier.ExportHuggingFaceFolder(folder, form: ExportForm.SequenceClassification));
+            StringAssert.Contains(e.Message, "--merge");
+            Assert.IsFalse(Directory.Exists(folder));
+            var expected = Expected(classifier);   // before the merge, which changes the model in place
+            classifier.ExportMergedHuggingFaceFolder(folder, form: ExportForm.SequenceClassification);
+            Assert.IsFalse(File.Exists(Path.Combine(folder, MLNetLlmClassifier.Peft.PeftAdapterFolder.ConfigFileName)), "a plain folder, without adapter files");
+            Assert.IsLessThanOrEqualTo(ExportCommand.Tolerance, ExportCommand.Verify(_ml, classifier, folder, expected));
+            Assert.IsNotNull(Qwen3SequenceClassifierFamily.Instance.VerifyAsTransformersReadsIt(folder, Texts, expected.Scores, ExportCommand.Tolerance, CPU));
+        }
+        finally
+        {
+            DisposeAll(pipeline);
+        }
+    }
+
+    [TestMethod]
     public void TheCausalLmFormStillVerifiesAndCarriesThePromptWithItsTokenIds()
     {
         string folder = Export(_tied, "causal", ExportForm.Native);
