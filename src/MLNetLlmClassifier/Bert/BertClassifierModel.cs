@@ -66,11 +66,10 @@ internal sealed class BertClassifierModel : ITrainableClassifier
     /// <summary>Loader for <see cref="ClassifierFamily.LoadClassifier"/>.</summary>
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
-        var names = settings["class_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+        var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device);
         return Create(folder, names, device, dtype, seed: 0,
-            settings["max_sequence_length"]!.GetValue<int>(),
-            Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
+            settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"), log: null);
     }
 
     public void SaveModelFolder(string folder)

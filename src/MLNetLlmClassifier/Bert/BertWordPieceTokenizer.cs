@@ -213,6 +213,9 @@ public sealed class BertWordPieceTokenizer : ITextTokenizer
         return lines.ToArray();
     }
 
+    /// <summary>The first id a vocabulary of <paramref name="entries"/> tokens may not use (it leaves most ids unused).</summary>
+    internal static int MaxSparseId(int entries) => (2 * entries) + 1024;
+
     private static string?[] VocabLinesFromJson(JsonElement model, string path)
     {
         if (!model.TryGetProperty("vocab", out var v) || v.ValueKind != JsonValueKind.Object)
@@ -229,6 +232,10 @@ public sealed class BertWordPieceTokenizer : ITextTokenizer
                 throw new InvalidDataException($"'{path}': id {id} is given to both '{byId[id]}' and '{p.Name}'.");
             max = Math.Max(max, id);
         }
+        // Ids are line numbers of vocab.txt form: a sparse id would make an array (and an embedding) of that size. Real vocabularies
+        // are dense (0..n-1); a few unused ids are tolerated.
+        if (max >= MaxSparseId(byId.Count))
+            throw new InvalidDataException($"'{path}': vocab entry '{IO.UntrustedText.OneLine(byId[max], 40)}' has id {max}, but the vocabulary has only {byId.Count} entries: ids must run from 0 with few gaps.");
         var lines = new string?[max + 1];
         foreach (var (id, token) in byId) lines[id] = token;
         return lines;

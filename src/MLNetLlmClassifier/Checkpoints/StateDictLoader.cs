@@ -91,9 +91,9 @@ public sealed class StateDictLoadReport
 /// </summary>
 public sealed class CheckpointMismatchException : Exception
 {
-    private const int MaxListed = 40;
+    private const int MaxListed = 20;
 
-    /// <summary>Creates the exception; the message lists all three groups.</summary>
+    /// <summary>Creates the exception; the message (one line) lists all three groups, up to 20 items each.</summary>
     public CheckpointMismatchException(string source, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<ShapeMismatch> mismatched)
         : base(BuildMessage(source, missing, unexpected, mismatched))
     {
@@ -114,12 +114,13 @@ public sealed class CheckpointMismatchException : Exception
     private static string BuildMessage(string source, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<ShapeMismatch> mismatched)
     {
         var sb = new StringBuilder($"The checkpoint {source} does not match the model (nothing was loaded):");
+        string separator = " ";
         void Group<T>(string title, IReadOnlyList<T> items)
         {
             if (items.Count == 0) return;
-            sb.Append(CultureInfo.InvariantCulture, $"\n  {title} ({items.Count}):");
-            foreach (var item in items.Take(MaxListed)) sb.Append(CultureInfo.InvariantCulture, $"\n    {item}");
-            if (items.Count > MaxListed) sb.Append(CultureInfo.InvariantCulture, $"\n    ... and {items.Count - MaxListed} more");
+            sb.Append(CultureInfo.InvariantCulture, $"{separator}{title} ({items.Count}): ").AppendJoin(", ", items.Take(MaxListed));
+            if (items.Count > MaxListed) sb.Append(CultureInfo.InvariantCulture, $", ... and {items.Count - MaxListed} more");
+            separator = "; ";
         }
         Group("missing from the checkpoint", missing);
         Group("unexpected in the checkpoint", unexpected);

@@ -105,7 +105,9 @@ public static class ClassifierFamilies
     /// </summary>
     internal static ScalarType SavedDtype(JsonObject settings, Device device)
     {
-        var dtype = Enum.Parse<ScalarType>(settings["dtype"]?.GetValue<string>() ?? "Float32");
+        var dtype = settings.Enum<ScalarType>("dtype", ScalarType.Float32);
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new SettingsFieldException($"\"dtype\" = {dtype} is not a weight dtype (Float32, BFloat16, Float16).");
         return dtype != ScalarType.Float32 && !Torch.TorchDevice.SupportsFastBf16(device) ? ScalarType.Float32 : dtype;
     }
 
@@ -184,6 +186,10 @@ public static class ClassifierFamilies
                 model.Dispose();
                 throw;
             }
+        }
+        catch (SettingsFieldException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or OverflowException)
         {

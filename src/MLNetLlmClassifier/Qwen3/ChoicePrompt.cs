@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Qwen3;
@@ -257,22 +258,20 @@ internal sealed class ChoicePrompt
     public static bool InSettings(JsonObject settings) => settings.ContainsKey("user_template");
 
     /// <summary>The prompt of a classifier's settings (<see cref="WriteSettings"/>), rebuilt and checked against <paramref name="tokenizer"/>.</summary>
-    /// <exception cref="InvalidDataException">A field is missing.</exception>
+    /// <exception cref="SettingsFieldException">A field is missing or invalid.</exception>
     public static ChoicePrompt FromSettings(Qwen3Tokenizer tokenizer, JsonObject settings)
     {
         var (template, markers, displayNames, maxLength, truncation) = ReadSettings(settings);
         return Create(tokenizer, template, markers, displayNames, maxLength, truncation);
     }
 
-    /// <summary>The fields of <see cref="WriteSettings"/> that define the prompt.</summary>
-    /// <exception cref="InvalidDataException">A field is missing.</exception>
+    /// <summary>The fields of <see cref="WriteSettings"/> that define the prompt, read by the typed readers of <see cref="Families.ClassifierSettings"/>.</summary>
+    /// <exception cref="Families.SettingsFieldException">A field is missing or invalid (the message names it).</exception>
     public static (string Template, string[] Markers, string[] DisplayNames, int MaxLength, TruncationSide Truncation) ReadSettings(JsonObject settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        JsonNode Field(string key) => settings[key] ?? throw new InvalidDataException($"{Families.ClassifierFamilies.SettingsFile} has no \"{key}\".");
-        string[] Strings(string key) => Field(key).AsArray().Select(n => n!.GetValue<string>()).ToArray();
-        return (Field("user_template").GetValue<string>(), Strings("option_markers"), Strings("display_names"),
-            Field("max_sequence_length").GetValue<int>(), Enum.Parse<TruncationSide>(Field("truncation").GetValue<string>()));
+        return (settings.RequiredString("user_template"), settings.RequiredStrings("option_markers"), settings.RequiredStrings("display_names"),
+            settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"));
     }
 
     /// <summary>Short description for logs.</summary>

@@ -108,8 +108,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     /// (the weights convert exactly; CPU bfloat16 matrix products are slow).</remarks>
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
-        var names = settings["class_names"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray()
-            ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"class_names\".");
+        var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device);
         var (template, markers, displayNames, maxLength, truncation) = ChoicePrompt.ReadSettings(settings);
         return Create(folder, names, template, markers, displayNames, device, dtype, maxLength, truncation, log: null);

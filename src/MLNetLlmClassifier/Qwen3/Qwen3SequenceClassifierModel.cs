@@ -85,17 +85,16 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
     /// <remarks>As the other families: bfloat16 weights stay bfloat16 where bfloat16 is fast (CUDA), float32 elsewhere (exact conversion).</remarks>
     internal static ITrainableClassifier Load(string folder, JsonObject settings, Device device)
     {
-        var names = settings["class_names"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray()
-            ?? throw new InvalidDataException($"{ClassifierFamilies.SettingsFile} has no \"class_names\".");
+        var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device);
-        var model = Create(folder, names, device, dtype, seed: 0, settings["max_sequence_length"]!.GetValue<int>(),
-            Enum.Parse<TruncationSide>(settings["truncation"]!.GetValue<string>()), log: null);
+        var model = Create(folder, names, device, dtype, seed: 0, settings.RequiredInt("max_sequence_length", 1, int.MaxValue),
+            settings.Enum<TruncationSide>("truncation"), log: null);
         if (!ChoicePrompt.InSettings(settings)) return model;
         try
         {
             model._prompt = ChoicePrompt.FromSettings(model._tokenizer, settings);
             if (model._prompt.Markers.Count != names.Length)
-                throw new InvalidDataException($"{ClassifierFamilies.SettingsFile}: {model._prompt.Markers.Count} option markers for {names.Length} classes.");
+                throw new SettingsFieldException($"\"option_markers\" has {model._prompt.Markers.Count} markers for {names.Length} classes.");
             return model;
         }
         catch
@@ -192,7 +191,8 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
         int pad = model._net.Config.PadTokenId
             ?? throw new InvalidDataException($"{Path.Combine(folder, Checkpoints.HfModelFolder.ConfigFileName)} has no pad_token_id: transformers refuses batches of more than one row.");
         var encoded = texts.Select(t => model.Encode(t, null)).ToArray();
-        string? prompt = (JsonNode.Parse(File.ReadAllText(settingsPath)) as JsonObject)?["prompt"]?.GetValue<string>();
+        var settings = JsonNode.Parse(File.ReadAllText(settingsPath)) as JsonObject ?? throw new InvalidDataException($"{settingsPath} does not hold a JSON object.");
+        string? prompt = settings["prompt"] is null ? null : settings.RequiredString("prompt");
         int fromString = 0;
         for (int i = 0; i < texts.Count && prompt is not null; i++)
         {

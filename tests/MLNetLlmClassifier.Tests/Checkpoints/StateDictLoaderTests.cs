@@ -96,6 +96,7 @@ public class StateDictLoaderTests
         CollectionAssert.AreEqual(new long[] { 3, 4 }, e.Mismatched.Single().Found);
         foreach (string fragment in new[] { "missing", "encoder.bias", "unexpected", "extra.thing", "head.weight", "[2, 4]", "[3, 4]", "model.safetensors" })
             StringAssert.Contains(e.Message, fragment);
+        Assert.DoesNotContain('\n', e.Message, "one line: " + e.Message);
         // Nothing was copied: the check comes first.
         TensorAssert.SameBytes(before, model.state_dict()["encoder.weight"], "encoder.weight");
     }

@@ -132,6 +132,26 @@ public class FamilyConformanceTests
             for (int c = 0; c < 4; c++)
                 Assert.AreEqual(direct[i][c], fromExport[i][c], 1e-6, $"row {i} class {c} after export");
 
+        // A tampered settings file (it travels in model.zip: untrusted) is one typed line naming the file and the field.
+        var settingsPath = Path.Combine(export, ClassifierFamilies.SettingsFile);
+        string intact = File.ReadAllText(settingsPath);
+        foreach (var (field, value) in new (string, JsonNode?)[]
+                 {
+                     ("class_names", null), ("class_names", new JsonArray(1, 2)), ("max_sequence_length", "16"), ("max_sequence_length", 0),
+                     ("truncation", "Sideways"), ("truncation", null), ("dtype", "Int64"),
+                 })
+        {
+            var tampered = JsonNode.Parse(intact)!.AsObject();
+            if (value is null) tampered.Remove(field);
+            else tampered[field] = value;
+            File.WriteAllText(settingsPath, tampered.ToJsonString());
+            var bad = Assert.ThrowsExactly<InvalidDataException>(() => ClassifierFamilies.LoadClassifier(export, CPU).Dispose(), $"{field} = {value?.ToJsonString() ?? "(none)"}");
+            StringAssert.Contains(bad.Message, settingsPath);
+            StringAssert.Contains(bad.Message, $"\"{field}\"");
+            Assert.DoesNotContain('\n', bad.Message);
+        }
+        File.WriteAllText(settingsPath, intact);
+
         // logits: the family's model_type dispatches to it, and its outputs are finite.
         Assert.AreEqual(family, ClassifierFamilies.ForModelFolder(export));
         var input = Path.Combine(temp.Path, "ids.jsonl");

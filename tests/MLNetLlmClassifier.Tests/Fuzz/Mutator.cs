@@ -153,14 +153,19 @@ internal static partial class Mutator
         return entries;
     }
 
-    /// <summary>A zip of these entries (valid CRCs and sizes).</summary>
+    /// <summary>The time stamp every entry written by <see cref="WriteZip"/> carries, so that the same entries give the same bytes.</summary>
+    private static readonly DateTimeOffset EntryTime = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A zip of these entries (valid CRCs and sizes), byte for byte the same for the same entries (fixed time stamps).</summary>
     internal static byte[] WriteZip(IEnumerable<(string Name, byte[] Bytes)> entries)
     {
         var ms = new MemoryStream();
         using (var archive = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
             foreach (var (name, bytes) in entries)
             {
-                using var s = archive.CreateEntry(name, CompressionLevel.Fastest).Open();
+                var entry = archive.CreateEntry(name, CompressionLevel.Fastest);
+                entry.LastWriteTime = EntryTime;
+                using var s = entry.Open();
                 s.Write(bytes);
             }
         return ms.ToArray();

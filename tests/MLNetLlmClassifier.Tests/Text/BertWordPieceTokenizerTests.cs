@@ -281,4 +281,25 @@ public class BertWordPieceTokenizerTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => BertWordPieceTokenizer.FromFolder(folder.Path));
         StringAssert.Contains(e.Message, "BPE");
     }
+
+    [TestMethod]
+    public void AVocabularyIdFarBeyondItsSizeIsRefusedBeforeAllocating()
+    {
+        using var folder = new TempFolder();
+        var vocab = new Dictionary<string, int> { ["[PAD]"] = 0, ["[UNK]"] = 1, ["[CLS]"] = 2, ["[SEP]"] = 3, ["hello"] = 4 };
+        string Write(int id)
+        {
+            vocab["world"] = id;
+            File.WriteAllText(Path.Combine(folder.Path, "tokenizer.json"), JsonSerializer.Serialize(new { model = new { type = "WordPiece", unk_token = "[UNK]", vocab } }));
+            return folder.Path;
+        }
+        // A few unused ids are fine (real vocabularies have some)...
+        Assert.AreEqual(101, BertWordPieceTokenizer.FromFolder(Write(100)).VocabSize);
+        // ...but an id that would size the id table (and an embedding) by itself is named, with little allocated.
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BertWordPieceTokenizer.FromFolder(Write(400_000_000)));
+        Assert.IsLessThan(64L << 20, GC.GetAllocatedBytesForCurrentThread() - before);
+        StringAssert.Contains(e.Message, "'world' has id 400000000");
+        StringAssert.Contains(e.Message, "tokenizer.json");
+    }
 }
