@@ -122,8 +122,13 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     /// <remarks>A model trained with LoRA writes its base weights under their Hugging Face keys plus the adapter in PEFT's files
     /// (adapter_config.json, adapter_model.safetensors), which loading puts back on the base; see also
     /// <see cref="ExportMergedHuggingFaceFolder"/> and <see cref="ExportPeftAdapter"/>.</remarks>
-    public void ExportHuggingFaceFolder(string folder, bool overwrite = false) =>
-        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp));
+    /// <param name="form">The architecture to write (default <see cref="ExportForm.Native"/>): <see cref="ExportForm.SequenceClassification"/>
+    /// turns a prompted decoder with single-token markers into a <c>Qwen3ForSequenceClassification</c> that transformers'
+    /// <c>AutoModelForSequenceClassification</c> and vLLM's classify task load (its input is the rendered prompt of mlnet-classifier.json).</param>
+    /// <exception cref="InvalidOperationException">The sequence-classification form of a prompted decoder whose markers are not single tokens,
+    /// or of a LoRA model (use <see cref="ExportMergedHuggingFaceFolder"/>).</exception>
+    public void ExportHuggingFaceFolder(string folder, bool overwrite = false, ExportForm form = ExportForm.Native) =>
+        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, form: form));
 
     /// <summary>
     /// Like <see cref="ExportHuggingFaceFolder"/>, but a LoRA adapter is first merged into the base weights (merge and unload:
@@ -133,8 +138,9 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     /// </summary>
     /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
     /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
-    public void ExportMergedHuggingFaceFolder(string folder, bool overwrite = false) =>
-        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, merge: true));
+    /// <param name="form">The architecture to write (see <see cref="ExportHuggingFaceFolder"/>).</param>
+    public void ExportMergedHuggingFaceFolder(string folder, bool overwrite = false, ExportForm form = ExportForm.Native) =>
+        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, merge: true, form: form));
 
     /// <summary>
     /// Writes only the LoRA adapter, in the layout of Hugging Face PEFT (adapter_config.json and adapter_model.safetensors), which

@@ -87,6 +87,9 @@ internal sealed class BertClassifierModel : ITrainableClassifier
         });
     }
 
+    /// <summary>The BERT folder already is a <c>BertForSequenceClassification</c>: <see cref="SaveModelFolder"/>.</summary>
+    public void SaveSequenceClassificationFolder(string folder) => SaveModelFolder(folder);
+
     public EncodedExample Encode(string text, string? text2)
     {
         var e = _tokenizer.Encode(text, text2, MaxLength, Truncation);

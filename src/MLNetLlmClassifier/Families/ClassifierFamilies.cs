@@ -141,11 +141,21 @@ public static class ClassifierFamilies
     /// plus, for a model with a LoRA adapter, the adapter in PEFT's files (<see cref="Peft.PeftAdapterFolder"/>), which
     /// <see cref="LoadClassifier"/> puts back on the base. With <paramref name="merge"/> the adapter is first merged into the base
     /// weights (merge-and-unload, which changes this model instance), so the folder is a plain Hugging Face model.
+    /// <paramref name="form"/> <see cref="ExportForm.SequenceClassification"/> writes
+    /// <see cref="ITrainableClassifier.SaveSequenceClassificationFolder"/> instead, always without adapter files: a LoRA model must be merged.
     /// </summary>
-    internal static void SaveClassifier(ITrainableClassifier model, string folder, bool merge = false)
+    /// <exception cref="InvalidOperationException">The sequence-classification form of a LoRA model without <paramref name="merge"/>.</exception>
+    internal static void SaveClassifier(ITrainableClassifier model, string folder, bool merge = false, ExportForm form = ExportForm.Native)
     {
         var lora = Peft.LoraModel.Of(model.Module);
+        if (form == ExportForm.SequenceClassification && lora is not null && !merge)
+            throw new InvalidOperationException($"The {model.Family.Name} classifier has a LoRA adapter: its sequence-classification form is written merged (pass --merge, or call ExportMergedHuggingFaceFolder).");
         if (merge) lora?.MergeAndUnload();
+        if (form == ExportForm.SequenceClassification)
+        {
+            model.SaveSequenceClassificationFolder(folder);
+            return;
+        }
         model.SaveModelFolder(folder);
         if (lora is not null && !merge) Peft.PeftAdapterFolder.Write(lora, folder);
     }

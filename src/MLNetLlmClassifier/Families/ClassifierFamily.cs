@@ -155,6 +155,15 @@ public abstract class ClassifierFamily
     internal virtual ITrainableClassifier LoadClassifier(string folder, JsonObject settings, Device device) =>
         throw new NotSupportedException($"The {Name} family saves no classifier folders.");
 
+    /// <summary>
+    /// Checks a folder of this family written by an export the way Hugging Face transformers reads it, where that differs from this
+    /// library's loader (e.g. a decoder's sequence classifier pools each row of a right-padded batch at its last non-pad token, found from
+    /// <c>pad_token_id</c> alone): its class probabilities for <paramref name="texts"/> must equal <paramref name="expected"/> (the exported
+    /// model's) within <paramref name="tolerance"/>. Returns a sentence saying what was checked, or null when the family has no such check.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The folder does not reproduce <paramref name="expected"/>.</exception>
+    internal virtual string? VerifyAsTransformersReadsIt(string folder, IReadOnlyList<string> texts, float[][] expected, double tolerance, Device device) => null;
+
     /// <summary>Opens a Hugging Face folder of <see cref="ModelType"/> for <c>mlnet-llm logits</c>.</summary>
     public virtual ILogitsModel OpenForLogits(string modelFolder, Device device, ScalarType dtype) =>
         throw new NotSupportedException($"The {Name} family has no logits output.");

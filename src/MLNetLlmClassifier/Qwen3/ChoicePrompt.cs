@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
+using MLNetLlmClassifier.Families;
 using MLNetLlmClassifier.Text;
 
 namespace MLNetLlmClassifier.Qwen3;
@@ -230,6 +232,46 @@ internal sealed class ChoicePrompt
         int n = 0;
         for (int i = s.IndexOf(what, StringComparison.Ordinal); i >= 0; i = s.IndexOf(what, i + what.Length, StringComparison.Ordinal)) n++;
         return n;
+    }
+
+    /// <summary>
+    /// Writes the prompt into a classifier's settings (mlnet-classifier.json), for <see cref="FromSettings"/> and for people and other
+    /// tools: <c>user_template</c>, <c>option_markers</c>, <c>display_names</c>, <c>option_token_ids</c> (each marker's token ids),
+    /// <c>prompt</c> (the exact text before the answer, <c>{text}</c> standing for the row's text), <c>max_sequence_length</c>,
+    /// <c>max_prompt_tokens</c> (the most tokens of the prompt with its text: a longer one has its text cut) and <c>truncation</c>.
+    /// </summary>
+    public void WriteSettings(JsonObject settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        static JsonArray Strings(IEnumerable<string> items) => new(items.Select(n => (JsonNode)n).ToArray());
+        settings["display_names"] = Strings(DisplayNames);
+        settings["option_markers"] = Strings(Markers);
+        settings["option_token_ids"] = new JsonArray(MarkerIds.Select(ids => (JsonNode)new JsonArray(ids.Select(i => (JsonNode)i).ToArray())).ToArray());
+        settings["user_template"] = UserTemplate;
+        settings["prompt"] = Render(TextPlaceholder);
+        settings["max_sequence_length"] = MaxLength;
+        settings["max_prompt_tokens"] = MaxPromptLength;
+        settings["truncation"] = Truncation.ToString();
+    }
+
+    /// <summary>Whether a classifier's settings hold a prompt written by <see cref="WriteSettings"/>.</summary>
+    public static bool InSettings(JsonObject settings) => settings.ContainsKey("user_template");
+
+    /// <summary>The prompt of a classifier's settings (<see cref="WriteSettings"/>), rebuilt and checked against <paramref name="tokenizer"/>.</summary>
+    /// <exception cref="SettingsFieldException">A field is missing or invalid.</exception>
+    public static ChoicePrompt FromSettings(Qwen3Tokenizer tokenizer, JsonObject settings)
+    {
+        var (template, markers, displayNames, maxLength, truncation) = ReadSettings(settings);
+        return Create(tokenizer, template, markers, displayNames, maxLength, truncation);
+    }
+
+    /// <summary>The fields of <see cref="WriteSettings"/> that define the prompt, read by the typed readers of <see cref="Families.ClassifierSettings"/>.</summary>
+    /// <exception cref="Families.SettingsFieldException">A field is missing or invalid (the message names it).</exception>
+    public static (string Template, string[] Markers, string[] DisplayNames, int MaxLength, TruncationSide Truncation) ReadSettings(JsonObject settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return (settings.RequiredString("user_template"), settings.RequiredStrings("option_markers"), settings.RequiredStrings("display_names"),
+            settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"));
     }
 
     /// <summary>Short description for logs.</summary>

@@ -110,35 +110,80 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     {
         var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device, folder);
-        return Create(folder, names, settings.RequiredString("user_template"),
-            settings.RequiredStrings("option_markers"), settings.RequiredStrings("display_names"), device, dtype,
-            settings.RequiredInt("max_sequence_length", 1, int.MaxValue), settings.Enum<TruncationSide>("truncation"), log: null);
+        var (template, markers, displayNames, maxLength, truncation) = ChoicePrompt.ReadSettings(settings);
+        return Create(folder, names, template, markers, displayNames, device, dtype, maxLength, truncation, log: null);
     }
+
+    /// <summary>What mlnet-classifier.json's "usage" says about the causal LM form.</summary>
+    internal const string CausalLmUsage =
+        "Input: \"prompt\" with {text} replaced by the text (cut the text, not the prompt, to max_prompt_tokens tokens on the \"truncation\" side), " +
+        "tokenized as is (the chat tokens are in the string; add no special tokens). Class scores: at the last prompt position, the " +
+        "log-probabilities of each option's tokens (option_token_ids, teacher-forced after the first), renormalised over the options; with " +
+        "one-token markers, the softmax of the logits of the options' tokens.";
 
     /// <summary>
     /// Writes the Hugging Face folder (config.json, model.safetensors in the parameters' dtype, tokenizer files, which hold the
-    /// chat template) and mlnet-classifier.json with the prompt: user template, markers, display names, class names, the
-    /// rendered prompt with a {text} placeholder, maximum length, truncation side and dtype.
+    /// chat template) and mlnet-classifier.json with the class names, the prompt (<see cref="ChoicePrompt.WriteSettings"/>: user template,
+    /// markers and their token ids, display names, the rendered prompt with a {text} placeholder, maximum length, truncation side), how
+    /// to use it, and the dtype.
     /// </summary>
     public void SaveModelFolder(string folder)
     {
         Directory.CreateDirectory(folder);
         _net.SaveToFolder(folder);
         TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
-        static JsonArray Array(IEnumerable<string> items) => new(items.Select(n => (JsonNode)n).ToArray());
-        ClassifierFamilies.WriteSettings(folder, PromptedDecoderFamily.Instance, new JsonObject
+        ClassifierFamilies.WriteSettings(folder, PromptedDecoderFamily.Instance, Settings(CausalLmUsage));
+    }
+
+    // The settings file of both forms: class names, the prompt, how to use it, dtype; the answer the model was trained to give.
+    private JsonObject Settings(string usage)
+    {
+        var settings = new JsonObject { ["class_names"] = new JsonArray(_classNames.Select(n => (JsonNode)n).ToArray()) };
+        Prompt.WriteSettings(settings);
+        settings["answer"] = "marker followed by " + ChoicePrompt.EndOfTurn;
+        settings["usage"] = usage;
+        settings["dtype"] = _net.Dtype.ToString();
+        return settings;
+    }
+
+    /// <summary>What mlnet-classifier.json's "usage" says about the sequence-classification form.</summary>
+    internal const string SequenceClassificationUsage =
+        "Input: \"prompt\" with {text} replaced by the text (cut the text, not the prompt, to max_prompt_tokens tokens on the \"truncation\" side), " +
+        "tokenized as is (the chat tokens are in the string; add no special tokens); batches right-padded with pad_token_id. " +
+        "Output: the Qwen3ForSequenceClassification logits at the last non-pad token are the class scores in id2label order; their " +
+        "softmax is the class probabilities.";
+
+    /// <summary>
+    /// Writes the fine-tuned decoder as a Hugging Face <c>Qwen3ForSequenceClassification</c> (<see cref="ExportForm.SequenceClassification"/>):
+    /// the backbone's weights unchanged (embed_tokens included; no lm_head), and <c>score.weight</c> [C, hidden] = the rows of the LM head
+    /// (the embedding when tied) at the options' tokens, in class order. Fed the rendered prompt, its logits at the last token are exactly
+    /// the option-token logits that <see cref="ClassLogProbabilities"/> softmaxes. config.json: architectures
+    /// <c>["Qwen3ForSequenceClassification"]</c>, id2label/label2id = the class names, problem_type single_label_classification,
+    /// pad_token_id = the tokenizer's pad token (transformers pools at each row's last non-pad token). mlnet-classifier.json names the
+    /// <see cref="Qwen3SequenceClassifierFamily"/> and holds the prompt, which that family's loader applies to each text.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A marker of more than one token (its score is several next-token probabilities, which
+    /// one linear head cannot give); the message names the option.</exception>
+    public void SaveSequenceClassificationFolder(string folder)
+    {
+        int multi = Array.FindIndex(Prompt.MarkerIds, m => m.Length > 1);
+        if (multi >= 0)
+            throw new InvalidOperationException(
+                $"The sequence-classification form needs one-token option markers, but OptionMarkers[{multi}] = '{Prompt.Markers[multi]}' (class " +
+                $"'{_classNames[multi]}') is {Prompt.MarkerIds[multi].Length} tokens: export the causal LM form (--form native) or train with one-token markers.");
+        var config = Qwen3ForSequenceClassification.WithLabels(_net.Config, _classNames, _tokenizer.PadTokenId);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
         {
-            ["class_names"] = Array(_classNames),
-            ["display_names"] = Array(Prompt.DisplayNames),
-            ["option_markers"] = Array(Prompt.Markers),
-            ["user_template"] = Prompt.UserTemplate,
-            // For people and other tools: the exact text before the answer, {text} standing for the row's text.
-            ["prompt"] = Prompt.Render("{text}"),
-            ["answer"] = "marker followed by " + ChoicePrompt.EndOfTurn,
-            ["max_sequence_length"] = Prompt.MaxLength,
-            ["truncation"] = Prompt.Truncation.ToString(),
-            ["dtype"] = _net.Dtype.ToString(),
-        });
+            var score = _net.LmHeadWeight.index_select(0, _firstTokens);                                              // [C, D]
+            var weights = Checkpoints.StateDictLoader.Export(_net).Where(kv => !kv.Key.StartsWith("lm_head.", StringComparison.Ordinal))
+                .Append(new KeyValuePair<string, Tensor>("score.weight", score)).OrderBy(kv => kv.Key, StringComparer.Ordinal);
+            Qwen3ForCausalLM.SaveFolder(weights, config, _net.Dtype, folder);
+        }
+        TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
+        var settings = Settings(SequenceClassificationUsage);
+        settings.Remove("answer");
+        ClassifierFamilies.WriteSettings(folder, Qwen3SequenceClassifierFamily.Instance, settings);
     }
 
     public EncodedExample Encode(string text, string? text2)

@@ -57,10 +57,14 @@ public sealed partial class Qwen3ForCausalLM
     public void SaveToFolder(string folder) => SaveFolder(this, Config, Dtype, folder);
 
     /// <summary>The weights of <paramref name="model"/> (Hugging Face key names), then <paramref name="config"/> with <c>torch_dtype</c> = <paramref name="dtype"/>; shared by both Qwen3 heads.</summary>
-    internal static void SaveFolder(TorchSharp.torch.nn.Module model, Qwen3Config config, ScalarType dtype, string folder)
+    internal static void SaveFolder(TorchSharp.torch.nn.Module model, Qwen3Config config, ScalarType dtype, string folder) =>
+        SaveFolder(StateDictLoader.Export(model), config, dtype, folder);
+
+    /// <summary><paramref name="weights"/> (Hugging Face key names), then <paramref name="config"/> with <c>torch_dtype</c> = <paramref name="dtype"/>.</summary>
+    internal static void SaveFolder(IEnumerable<KeyValuePair<string, Tensor>> weights, Qwen3Config config, ScalarType dtype, string folder)
     {
         Directory.CreateDirectory(folder);
-        HfModelFolder.SaveWeights(folder, StateDictLoader.Export(model));
+        HfModelFolder.SaveWeights(folder, weights);
         var written = config.Clone();
         written.TorchDtype = Qwen3Config.DtypeName(dtype);
         HfModelFolder.WriteJson(Path.Combine(folder, HfModelFolder.ConfigFileName), written.ToJsonObject());

@@ -98,6 +98,14 @@ public sealed class Qwen3SequenceClassifierFamily : ClassifierFamily<Qwen3Sequen
     internal override ITrainableClassifier LoadClassifier(string folder, JsonObject settings, Device device) =>
         Qwen3SequenceClassifierModel.Load(folder, settings, device);
 
+    /// <summary>
+    /// transformers' reading of the folder (<see cref="Qwen3SequenceClassifierModel.VerifyAsTransformersReadsIt"/>): the prompt string of
+    /// mlnet-classifier.json (if any) tokenized, rows right-padded with pad_token_id and no attention mask, each pooled at its last
+    /// non-pad token; batched and one row at a time.
+    /// </summary>
+    internal override string? VerifyAsTransformersReadsIt(string folder, IReadOnlyList<string> texts, float[][] expected, double tolerance, Device device) =>
+        Qwen3SequenceClassifierModel.VerifyAsTransformersReadsIt(folder, texts, expected, tolerance, device);
+
     /// <summary><c>"logits"</c> (the head's class logits at the last token) and <c>"hidden"</c> (the final-norm hidden state there).</summary>
     public override ILogitsModel OpenForLogits(string modelFolder, Device device, ScalarType dtype) =>
         new Logits(Qwen3ForSequenceClassification.FromPretrained(modelFolder, device, dtype));

@@ -17,6 +17,9 @@ namespace MLNetLlmClassifier.Qwen3;
 /// An empty text is encoded as the single pad token (transformers' rule then reads position 0, as this class does), so every row has a
 /// token to classify. A checkpoint whose config.json has no <c>pad_token_id</c> (every Qwen3 causal LM) gets the tokenizer's pad token
 /// (<c>&lt;|endoftext|&gt;</c>), which the exported config.json then carries, as transformers needs it for batches.
+/// <para>A folder written by the prompted decoder's sequence-classification form (<see cref="ExportForm.SequenceClassification"/>) holds its
+/// prompt in mlnet-classifier.json: each text is then encoded as that prompt (<see cref="ChoicePrompt.Encode"/>, which cuts the text, not
+/// the prompt), so the loaded model scores raw texts as the prompted decoder did.</para>
 /// </remarks>
 internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
 {
@@ -25,6 +28,7 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
     private readonly string _tokenizerFolder;
     private readonly string[] _classNames;
     private readonly int _padId;
+    private ChoicePrompt? _prompt;
 
     private Qwen3SequenceClassifierModel(Qwen3ForSequenceClassification net, Qwen3Tokenizer tokenizer, string tokenizerFolder,
         IReadOnlyList<string> classNames, int maxLength, TruncationSide truncation)
@@ -46,6 +50,12 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
 
     /// <summary>The network (tests).</summary>
     internal Qwen3ForSequenceClassification Network => _net;
+
+    /// <summary>The tokenizer.</summary>
+    internal Qwen3Tokenizer Tokenizer => _tokenizer;
+
+    /// <summary>The prompt each text is put in (a prompted decoder's sequence-classification export), or null: the text alone.</summary>
+    internal ChoicePrompt? Prompt => _prompt;
 
     public nn.Module Module => _net;
     public Device Device => _net.Device;
@@ -77,31 +87,59 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
     {
         var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device, folder);
-        return Create(folder, names, device, dtype, seed: 0, settings.RequiredInt("max_sequence_length", 1, int.MaxValue),
+        var model = Create(folder, names, device, dtype, seed: 0, settings.RequiredInt("max_sequence_length", 1, int.MaxValue),
             settings.Enum<TruncationSide>("truncation"), log: null);
+        if (!ChoicePrompt.InSettings(settings)) return model;
+        try
+        {
+            model._prompt = ChoicePrompt.FromSettings(model._tokenizer, settings);
+            if (model._prompt.Markers.Count != names.Length)
+                throw new SettingsFieldException($"\"option_markers\" has {model._prompt.Markers.Count} markers for {names.Length} classes.");
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
     /// Writes the Hugging Face folder (config.json of a Qwen3ForSequenceClassification with id2label/label2id = the class names and
-    /// pad_token_id, model.safetensors, tokenizer files) and mlnet-classifier.json (class names, maximum length, truncation side, dtype).
+    /// pad_token_id, model.safetensors, tokenizer files) and mlnet-classifier.json (class names, maximum length, truncation side, dtype, and
+    /// the prompt when there is one).
     /// </summary>
     public void SaveModelFolder(string folder)
     {
         Directory.CreateDirectory(folder);
         _net.SaveToFolder(folder);
         TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
-        ClassifierFamilies.WriteSettings(folder, Qwen3SequenceClassifierFamily.Instance, new JsonObject
+        var settings = new JsonObject
         {
             ["class_names"] = new JsonArray(_classNames.Select(n => (JsonNode)n).ToArray()),
             ["max_sequence_length"] = MaxLength,
             ["truncation"] = Truncation.ToString(),
             ["dtype"] = _net.Dtype.ToString(),
-        });
+        };
+        if (_prompt is not null)
+        {
+            _prompt.WriteSettings(settings);
+            settings["usage"] = PromptedDecoderClassifierModel.SequenceClassificationUsage;
+        }
+        ClassifierFamilies.WriteSettings(folder, Qwen3SequenceClassifierFamily.Instance, settings);
     }
+
+    /// <summary>The folder already is a <c>Qwen3ForSequenceClassification</c>: <see cref="SaveModelFolder"/>.</summary>
+    public void SaveSequenceClassificationFolder(string folder) => SaveModelFolder(folder);
 
     public EncodedExample Encode(string text, string? text2)
     {
         if (text2 is not null) throw new ArgumentException("The Qwen3 sequence classifier takes a single text column.", nameof(text2));
+        if (_prompt is not null)
+        {
+            var (promptIds, truncated) = _prompt.Encode(text);
+            return new EncodedExample(promptIds, null, truncated);
+        }
         var ids = _tokenizer.Encode(text);
         if (ids.Length == 0) return new EncodedExample([_padId]);
         if (ids.Length <= MaxLength) return new EncodedExample(ids);
@@ -135,6 +173,71 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
     public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings) => settings.CrossEntropy(Logits(batch), labels);
 
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch) => nn.functional.log_softmax(Logits(batch), 1);
+
+    /// <summary>
+    /// Checks a saved folder as transformers' <c>Qwen3ForSequenceClassification</c> reads it: each text's input is the rendered prompt string
+    /// of mlnet-classifier.json's <c>"prompt"</c> (<c>{text}</c> replaced), tokenized with nothing added, which must give the ids this
+    /// library's encoding gives (texts whose prompt is cut to fit are encoded by the library, as the usage note says to cut them); or, without a
+    /// prompt, the text alone. The rows are scored in one batch right-padded with <c>pad_token_id</c> and without an attention mask, so that
+    /// each row is read at its rightmost non-pad token as transformers does, and then one row at a time; the softmax of the logits must equal
+    /// <paramref name="expected"/> within <paramref name="tolerance"/>.
+    /// </summary>
+    /// <returns>One sentence saying what was checked and the largest difference.</returns>
+    /// <exception cref="InvalidDataException">An id or probability differs; config.json has no pad_token_id.</exception>
+    internal static string VerifyAsTransformersReadsIt(string folder, IReadOnlyList<string> texts, float[][] expected, double tolerance, Device device)
+    {
+        string settingsPath = Path.Combine(folder, ClassifierFamilies.SettingsFile);
+        using var model = (Qwen3SequenceClassifierModel)ClassifierFamilies.LoadClassifier(folder, device);
+        int pad = model._net.Config.PadTokenId
+            ?? throw new InvalidDataException($"{Path.Combine(folder, Checkpoints.HfModelFolder.ConfigFileName)} has no pad_token_id: transformers refuses batches of more than one row.");
+        var encoded = texts.Select(t => model.Encode(t, null)).ToArray();
+        var settings = JsonNode.Parse(File.ReadAllText(settingsPath)) as JsonObject ?? throw new InvalidDataException($"{settingsPath} does not hold a JSON object.");
+        string? prompt = settings["prompt"] is null ? null : settings.RequiredString("prompt");
+        int fromString = 0;
+        for (int i = 0; i < texts.Count && prompt is not null; i++)
+        {
+            if (encoded[i].Truncated) continue;
+            int at = prompt.IndexOf(ChoicePrompt.TextPlaceholder, StringComparison.Ordinal);
+            if (at < 0) throw new InvalidDataException($"{settingsPath}: \"prompt\" has no {ChoicePrompt.TextPlaceholder} placeholder.");
+            var ids = model._tokenizer.Encode(string.Concat(prompt.AsSpan(0, at), texts[i], prompt.AsSpan(at + ChoicePrompt.TextPlaceholder.Length)));
+            if (!ids.AsSpan().SequenceEqual(encoded[i].InputIds))
+                throw new InvalidDataException($"{settingsPath}: \"prompt\" with text {i} tokenizes to {ids.Length} ids that differ from the model's input ({encoded[i].Length} ids).");
+            fromString++;
+        }
+        var rows = encoded.Select(e => e.InputIds).ToArray();
+        double worst = 0;
+        using (no_grad())
+        {
+            worst = Math.Max(worst, WorstDifference(model._net, rows, Enumerable.Range(0, rows.Length).ToArray(), pad, expected));
+            for (int i = 0; i < rows.Length; i++) worst = Math.Max(worst, WorstDifference(model._net, rows, [i], pad, expected));
+        }
+        string what = prompt is null ? "the texts tokenized" : $"the prompt of {ClassifierFamilies.SettingsFile} filled in and tokenized ({fromString} of {texts.Count} from the string, the others cut to fit)";
+        string line = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"As transformers reads it: {what}, right-padded with pad_token_id {pad}, read at the last non-pad token; batched and one at a time, the class probabilities differ by at most {worst:E2}.");
+        if (!(worst <= tolerance))
+            throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"The export in {folder} does not reproduce the model as transformers reads it: a class probability differs by {worst:E2} (tolerance {tolerance:E0})."));
+        return line;
+    }
+
+    // The largest difference between the softmax of the logits of rows[which], right-padded with `pad` and no mask, and `expected`.
+    private static double WorstDifference(Qwen3ForSequenceClassification net, int[][] rows, int[] which, int pad, float[][] expected)
+    {
+        using var scope = NewDisposeScope();
+        int t = which.Max(i => rows[i].Length);
+        var ids = new long[which.Length * t];
+        Array.Fill(ids, pad);
+        for (int b = 0; b < which.Length; b++)
+            for (int j = 0; j < rows[which[b]].Length; j++) ids[b * t + j] = rows[which[b]][j];
+        var probs = net.call(tensor(ids, new long[] { which.Length, t }, device: net.Device), null).to(ScalarType.Float32).softmax(1).cpu();
+        double worst = 0;
+        for (int b = 0; b < which.Length; b++)
+        {
+            var p = probs[b].data<float>().ToArray();
+            for (int c = 0; c < p.Length; c++) worst = Math.Max(worst, Math.Abs(p[c] - expected[which[b]][c]));
+        }
+        return worst;
+    }
 
     public void Dispose() => _net.Dispose();
 }

@@ -70,4 +70,12 @@ internal interface ITrainableClassifier : IDisposable
     /// <c>mlnet-classifier.json</c> with the classifier's own settings.
     /// </summary>
     void SaveModelFolder(string folder);
+
+    /// <summary>
+    /// Writes the classifier as a Hugging Face <c>*ForSequenceClassification</c> folder (<see cref="ExportForm.SequenceClassification"/>)
+    /// that this library loads back (mlnet-classifier.json naming the family that reads it). Families whose own folder already is one
+    /// write <see cref="SaveModelFolder"/>; the default is a <see cref="NotSupportedException"/> naming the family.
+    /// </summary>
+    void SaveSequenceClassificationFolder(string folder) =>
+        throw new NotSupportedException($"The {Family.Name} classifier has no sequence-classification form: export its own form (--form native).");
 }
