@@ -29,6 +29,11 @@ namespace MLNetLlmClassifier.Qwen3;
 /// multi-token markers, an option's log-likelihood is the sum of its tokens' log-probabilities under teacher forcing: one extra
 /// row per (input row, multi-token option) holds prompt + the marker's first tokens, so scoring costs up to 1 + C forward passes
 /// per row instead of 1.</para>
+/// <para><b>Shared prefix</b> (<see cref="PromptedDecoderClassifierTrainer.Options.ReusePromptPrefix"/>, on by default): the tokens all
+/// rows of a batch start with (the chat header and the instruction before the text) run once, for one row, and the rows run only
+/// their own tokens, attending to the prefix's keys and values (<see cref="Qwen3ForCausalLM.HiddenStatesAfter"/>); hidden states and
+/// answer positions are then offset by the prefix length. Once the weights are final (<see cref="WeightsFinal"/>) the prompt's own
+/// beginning is computed once and kept across scoring calls (<see cref="PromptPrefixCache"/>), so one-row scoring gains too.</para>
 /// </remarks>
 internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 {
@@ -293,7 +298,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         if (_weightsFinal && !is_grad_enabled())
         {
             int shared = Math.Min(maxPrefix, rows.Min(r => CommonLength(r, Prompt.PrefixIds)));
-            return shared < MinSharedPrefix ? null : _prefixCache.Get(_net, Prompt.PrefixIds).Narrow(shared);
+            if (shared >= MinSharedPrefix) return _prefixCache.Get(_net, Prompt.PrefixIds).Narrow(shared);
         }
         if (rows.Length < 2) return null;
         int common = Math.Min(maxPrefix, rows.Skip(1).Min(r => CommonLength(r, rows[0])));
