@@ -40,6 +40,7 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
         _ownedFolder = ownedFolder;
         _host = env.Register(nameof(TextClassifierTransformer));
         _model = model;
+        _model.WeightsFinal = true; // training is over: what is computed from the weights alone may be kept across calls
         Columns = columns;
         _classNames = classNames.ToArray();
         BatchSize = batchSize;
@@ -139,8 +140,12 @@ public sealed class TextClassifierTransformer : ITransformer, IDisposable
     /// <param name="folder">The folder to create. It must not exist or be empty unless <paramref name="overwrite"/> is true.</param>
     /// <param name="overwrite">Replace an existing, non-empty folder. Default false.</param>
     /// <param name="form">The architecture to write (see <see cref="ExportHuggingFaceFolder"/>).</param>
-    public void ExportMergedHuggingFaceFolder(string folder, bool overwrite = false, ExportForm form = ExportForm.Native) =>
-        ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, merge: true, form: form));
+    public void ExportMergedHuggingFaceFolder(string folder, bool overwrite = false, ExportForm form = ExportForm.Native)
+    {
+        _model.WeightsFinal = false; // the merge changes the weights in place: drop what was computed from the old ones
+        try { ExportFolder(folder, overwrite, tmp => Families.ClassifierFamilies.SaveClassifier(_model, tmp, merge: true, form: form)); }
+        finally { _model.WeightsFinal = true; }
+    }
 
     /// <summary>
     /// Writes only the LoRA adapter, in the layout of Hugging Face PEFT (adapter_config.json and adapter_model.safetensors), which

@@ -32,6 +32,14 @@ internal static class ClassifierSettings
         return value >= min && value <= max ? value : throw new SettingsFieldException($"\"{key}\" = {value} is out of range [{min}, {max}].");
     }
 
+    /// <summary>The boolean field <paramref name="key"/>, or <paramref name="absent"/> when it is missing (older files).</summary>
+    public static bool OptionalBool(this JsonObject settings, string key, bool absent) => settings[key] switch
+    {
+        null => absent,
+        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+        _ => throw Wrong(settings, key, "true or false"),
+    };
+
     /// <summary>The enum field <paramref name="key"/>, by name (one of <typeparamref name="T"/>'s names), or <paramref name="absent"/> when missing.</summary>
     public static T Enum<T>(this JsonObject settings, string key, T? absent = null) where T : struct, System.Enum
     {

@@ -83,6 +83,8 @@ internal sealed class ChoicePrompt
     public int MaxPromptLength { get; }
     /// <summary>Which end of an over-long text is cut.</summary>
     public TruncationSide Truncation { get; }
+    /// <summary>Token ids of <see cref="Prefix"/> tokenised alone: what every prompt starts with, up to a possible merge with the text's first characters.</summary>
+    public IReadOnlyList<int> PrefixIds => _prefixIds;
     /// <summary>Tokens of the prompt without the text (tokenised as separate pieces).</summary>
     public int FixedPromptLength => _prefixIds.Length + _suffixIds.Length;
 

@@ -29,6 +29,11 @@ namespace MLNetLlmClassifier.Qwen3;
 /// multi-token markers, an option's log-likelihood is the sum of its tokens' log-probabilities under teacher forcing: one extra
 /// row per (input row, multi-token option) holds prompt + the marker's first tokens, so scoring costs up to 1 + C forward passes
 /// per row instead of 1.</para>
+/// <para><b>Shared prefix</b> (<see cref="PromptedDecoderClassifierTrainer.Options.ReusePromptPrefix"/>, on by default): the tokens all
+/// rows of a batch start with (the chat header and the instruction before the text) run once, for one row, and the rows run only
+/// their own tokens, attending to the prefix's keys and values (<see cref="Qwen3ForCausalLM.HiddenStatesAfter"/>); hidden states and
+/// answer positions are then offset by the prefix length. Once the weights are final (<see cref="WeightsFinal"/>) the prompt's own
+/// beginning is computed once and kept across scoring calls (<see cref="PromptPrefixCache"/>), so one-row scoring gains too.</para>
 /// </remarks>
 internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 {
@@ -39,11 +44,19 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     private readonly string[] _classNames;
     private readonly Tensor _firstTokens;   // [C] int64 on the device
     private readonly AnswerLoss _answerLoss;
+    private readonly bool _reusePromptPrefix;
+    private readonly PromptPrefixCache _prefixCache = new();
+    private bool _weightsFinal;
+
+    /// <summary>The fewest tokens a batch's rows must share for <see cref="PromptedDecoderClassifierTrainer.Options.ReusePromptPrefix"/> to
+    /// compute them once: below that the prefix pass's own cost and the longer attention masks outweigh what it saves.</summary>
+    internal const int MinSharedPrefix = 8;
 
     private PromptedDecoderClassifierModel(Qwen3ForCausalLM net, Qwen3Tokenizer tokenizer, string tokenizerFolder,
-        IReadOnlyList<string> classNames, ChoicePrompt prompt, AnswerLoss answerLoss)
+        IReadOnlyList<string> classNames, ChoicePrompt prompt, AnswerLoss answerLoss, bool reusePromptPrefix)
     {
         _answerLoss = answerLoss;
+        _reusePromptPrefix = reusePromptPrefix;
         _net = net;
         _tokenizer = tokenizer;
         _tokenizerFolder = tokenizerFolder;
@@ -58,6 +71,27 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     public Device Device => _net.Device;
     public int NumClasses => _classNames.Length;
     public ClassifierFamily Family => PromptedDecoderFamily.Instance;
+
+    /// <summary>Whether the tokens every row starts with are computed once per batch (see <see cref="PromptedDecoderClassifierTrainer.Options.ReusePromptPrefix"/>).</summary>
+    public bool ReusePromptPrefix => _reusePromptPrefix;
+
+    /// <summary>How many leading tokens the rows of the last forward pass shared and ran once (0: the rows ran whole). For tests and logs.</summary>
+    internal int LastSharedPrefix { get; private set; }
+
+    /// <summary>The cache of the prompt's beginning (see <see cref="WeightsFinal"/>).</summary>
+    internal PromptPrefixCache PrefixCache => _prefixCache;
+
+    /// <summary>While true (set by the transformer that owns the model), the keys and values of the prompt's fixed beginning are
+    /// kept across scoring calls; setting false frees them.</summary>
+    public bool WeightsFinal
+    {
+        get => _weightsFinal;
+        set
+        {
+            if (!value) _prefixCache.Clear();
+            _weightsFinal = value;
+        }
+    }
 
     /// <summary>No new head: the answer is read from the pretrained lm_head, which LoRA leaves frozen (and all-linear leaves out).</summary>
     public IReadOnlyList<string> HeadModules => [];
@@ -77,9 +111,10 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     /// <param name="truncation">Which end of an over-long text is cut.</param>
     /// <param name="log">Receives progress messages (optional).</param>
     /// <param name="answerLoss">The training objective (see <see cref="PromptedDecoderClassifierTrainer.Options.AnswerLoss"/>).</param>
+    /// <param name="reusePromptPrefix">See <see cref="PromptedDecoderClassifierTrainer.Options.ReusePromptPrefix"/>.</param>
     public static PromptedDecoderClassifierModel Create(string folder, IReadOnlyList<string> classNames, string userTemplate,
         IReadOnlyList<string>? markers, IReadOnlyList<string> displayNames, Device device, ScalarType dtype, int maxLength,
-        TruncationSide truncation, Action<string>? log, AnswerLoss answerLoss = AnswerLoss.FullVocabulary)
+        TruncationSide truncation, Action<string>? log, AnswerLoss answerLoss = AnswerLoss.FullVocabulary, bool reusePromptPrefix = true)
     {
         var tokenizer = Qwen3Tokenizer.FromFolder(folder);
         if (markers is not null && markers.Count < classNames.Count)
@@ -94,7 +129,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         {
             if (tokenizer.VocabSize > net.Config.VocabSize)
                 throw new InvalidDataException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {net.Config.VocabSize}.");
-            return new PromptedDecoderClassifierModel(net, tokenizer, folder, classNames, prompt, answerLoss);
+            return new PromptedDecoderClassifierModel(net, tokenizer, folder, classNames, prompt, answerLoss, reusePromptPrefix);
         }
         catch
         {
@@ -111,7 +146,8 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         var names = settings.RequiredStrings("class_names");
         var dtype = ClassifierFamilies.SavedDtype(settings, device, folder);
         var (template, markers, displayNames, maxLength, truncation) = ChoicePrompt.ReadSettings(settings);
-        return Create(folder, names, template, markers, displayNames, device, dtype, maxLength, truncation, log: null);
+        return Create(folder, names, template, markers, displayNames, device, dtype, maxLength, truncation, log: null,
+            reusePromptPrefix: settings.OptionalBool("reuse_prompt_prefix", true));
     }
 
     /// <summary>What mlnet-classifier.json's "usage" says about the causal LM form.</summary>
@@ -132,7 +168,9 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         Directory.CreateDirectory(folder);
         _net.SaveToFolder(folder);
         TokenizerFolder.CopyTokenizerFiles(_tokenizerFolder, folder);
-        ClassifierFamilies.WriteSettings(folder, PromptedDecoderFamily.Instance, Settings(CausalLmUsage));
+        var settings = Settings(CausalLmUsage);
+        settings["reuse_prompt_prefix"] = _reusePromptPrefix;
+        ClassifierFamilies.WriteSettings(folder, PromptedDecoderFamily.Instance, settings);
     }
 
     // The settings file of both forms: class names, the prompt, how to use it, dtype; the answer the model was trained to give.
@@ -214,6 +252,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 
     public Tensor Loss(IReadOnlyList<EncodedExample> batch, long[] labels, LossSettings settings)
     {
+        WeightsFinal = false; // a training loss: the weights are about to change
         if (_answerLoss == AnswerLoss.Options) return OptionsLoss(batch, labels, settings);
         // Input: prompt + the label's marker. Targets at positions P-1 .. P+L-1: the marker's tokens, then <|im_end|>.
         var inputs = new int[batch.Count][];
@@ -234,10 +273,9 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
                 valid[b * k + j] = real ? 1 : 0;
             }
         }
-        var (ids, mask) = Collate(inputs);
+        var (hidden, offset) = States(inputs, batch.Min(e => e.Length) - 1);
         var shape = new long[] { batch.Count, k };
-        var hidden = _net.HiddenStates(ids, mask);
-        var logits = _net.LogitsAt(hidden, tensor(positions, shape, device: Device));
+        var logits = _net.LogitsAt(hidden, tensor(positions, shape, device: Device) - offset);
         using var lossPhase = StepProfiler.Measure("loss (log_softmax, gather)");
         var logp = nn.functional.log_softmax(logits.to(ScalarType.Float32), -1);                                                         // [B,K,V]
         var nll = -logp.gather(2, tensor(targets, shape, device: Device).unsqueeze(2)).squeeze(2);                                        // [B,K]
@@ -263,12 +301,57 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
         return settings.CrossEntropy(_net.LogitsAt(hidden, last, _firstTokens), labels);                    // logits [B,C]
     }
 
-    // The final hidden states of the prompts alone (right-padded) and each row's answer position (its last prompt token).
+    // The final hidden states of the prompts alone and each row's answer position (its last prompt token) in them.
     private (Tensor Hidden, Tensor Last) PromptStates(IReadOnlyList<EncodedExample> batch)
     {
-        var (ids, mask) = Collate(batch.Select(e => e.InputIds).ToArray());
-        var last = tensor(batch.Select(e => (long)e.Length - 1).ToArray(), device: Device);
-        return (_net.HiddenStates(ids, mask), last);
+        var (hidden, offset) = States(batch.Select(e => e.InputIds).ToArray(), batch.Min(e => e.Length) - 1);
+        var last = tensor(batch.Select(e => (long)e.Length - 1 - offset).ToArray(), device: Device);
+        return (hidden, last);
+    }
+
+    /// <summary>
+    /// Final hidden states of <paramref name="rows"/> (right-padded) and the offset of their positions: when the rows start with the
+    /// same P ≤ <paramref name="maxPrefix"/> tokens (P ≥ <see cref="MinSharedPrefix"/>), the prefix's keys and values are computed
+    /// once (or taken from the cache) and only the rest of each row runs, so hidden[b, i] is position P + i of row b and the offset
+    /// is P; otherwise the whole rows run and the offset is 0.
+    /// </summary>
+    private (Tensor Hidden, int Offset) States(int[][] rows, int maxPrefix)
+    {
+        var prefix = SharedPrefix(rows, maxPrefix);
+        LastSharedPrefix = prefix?.Length ?? 0;
+        if (prefix is null)
+        {
+            var (ids, mask) = Collate(rows);
+            return (_net.HiddenStates(ids, mask), 0);
+        }
+        int p = prefix.Length;
+        var (rest, restMask) = Collate(rows.Select(r => r[p..]).ToArray());
+        return (_net.HiddenStatesAfter(prefix, rest, restMask), p);
+    }
+
+    // The keys and values of what every row starts with (at most maxPrefix tokens), or null to run the rows whole. While the weights are
+    // final and no gradient is wanted, the prompt's own prefix comes from the cache, narrowed to what the rows share with it (a row's text
+    // may merge with the prefix's last token); otherwise the rows' longest common prefix is computed for this batch alone.
+    private PrefixKeysValues? SharedPrefix(int[][] rows, int maxPrefix)
+    {
+        if (!_reusePromptPrefix) return null;
+        bool recomputesLayers = ((ICheckpointableModule)_net.model).GradientCheckpointing && _net.training && is_grad_enabled();
+        if (recomputesLayers) return null; // gradient checkpointing recomputes whole layers in backward: keep its path
+        if (_weightsFinal && !is_grad_enabled())
+        {
+            int shared = Math.Min(maxPrefix, rows.Min(r => CommonLength(r, Prompt.PrefixIds)));
+            if (shared >= MinSharedPrefix) return _prefixCache.Get(_net, Prompt.PrefixIds).Narrow(shared);
+        }
+        if (rows.Length < 2) return null;
+        int common = Math.Min(maxPrefix, rows.Skip(1).Min(r => CommonLength(r, rows[0])));
+        return common < MinSharedPrefix ? null : _net.PrefixKeysValues(rows[0][..common]);
+    }
+
+    private static int CommonLength(IReadOnlyList<int> a, IReadOnlyList<int> b)
+    {
+        int n = 0, end = Math.Min(a.Count, b.Count);
+        while (n < end && a[n] == b[n]) n++;
+        return n;
     }
 
     public Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch)
@@ -309,9 +392,9 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
                     valid[i * k + j] = real ? 1 : 0;
                 }
             }
-            var (cid, cmask) = Collate(rows);
             var shape = new long[] { chunk.Length, k };
-            var logp = nn.functional.log_softmax(_net.LogitsAt(_net.HiddenStates(cid, cmask), tensor(positions, shape, device: Device)).to(ScalarType.Float32), -1);
+            var (continued, offset) = States(rows, chunk.Min(x => prompts[x.b].Length) - 1);
+            var logp = nn.functional.log_softmax(_net.LogitsAt(continued, tensor(positions, shape, device: Device) - offset).to(ScalarType.Float32), -1);
             var sum = (logp.gather(2, tensor(targets, shape, device: Device).unsqueeze(2)).squeeze(2) * tensor(valid, shape, device: Device)).sum(1);
             var values = sum.cpu().data<float>().ToArray();
             for (int i = 0; i < chunk.Length; i++) extra[chunk[i].b * NumClasses + chunk[i].c] = values[i];
@@ -322,6 +405,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
 
     public void Dispose()
     {
+        _prefixCache.Dispose();
         _firstTokens.Dispose();
         _net.Dispose();
     }

@@ -154,6 +154,17 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         /// </summary>
         public AnswerLoss AnswerLoss { get; set; } = AnswerLoss.FullVocabulary;
 
+        /// <summary>
+        /// Compute the tokens that every prompt starts with (the chat header and the instruction before the text) once instead of
+        /// once per row: their keys and values are computed for one row and every row of the batch attends to them, running only
+        /// its own tokens; at scoring the prompt's beginning is kept across batches and calls (one-row PredictionEngine calls
+        /// included) until the weights change. Exact: the scores and the loss are those of the whole prompts, to float rounding.
+        /// Applies to scoring and training alike when the batch's rows share at least 8 tokens, except in training with
+        /// <see cref="TransformerTrainerOptions.GradientCheckpointing"/>. Default true.
+        /// </summary>
+        [CommandLineAlias("--reuse-prompt-prefix")]
+        public bool ReusePromptPrefix { get; set; } = true;
+
         /// <summary>The user message template this configuration gives (<see cref="PromptTemplate"/>, or the default built from
         /// <see cref="Instruction"/> and <see cref="Question"/>).</summary>
         public string UserTemplate => PromptTemplate ?? ChoicePrompt.TemplateFrom(Instruction, Question);
@@ -233,7 +244,7 @@ public sealed class PromptedDecoderClassifierTrainer : IEstimator<TextClassifier
         return ClassifierFitting.Fit(_env, "PromptedDecoderClassifier", _options, Columns, input, req =>
             PromptedDecoderClassifierModel.Create(_options.ModelPath!, req.ClassNames, _options.UserTemplate, _options.OptionMarkers,
                 _options.DisplayNames(req.ClassNames), req.Device, req.DType, _options.MaxSequenceLength, _options.Truncation, req.Log,
-                _options.AnswerLoss));
+                _options.AnswerLoss, _options.ReusePromptPrefix));
     }
 }
 

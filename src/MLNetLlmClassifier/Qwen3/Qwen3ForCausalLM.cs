@@ -76,15 +76,7 @@ public sealed class Qwen3Attention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
         using var phase = StepProfiler.Measure("attention (q/k/v/o projections)");
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        // q_norm/k_norm normalise each head's d values, BEFORE the rotation (HF: q_norm(q_proj(x).view(...)).transpose(1, 2)).
-        var q = q_norm.call(q_proj.call(x).view(b, t, numHeads, headDim)).transpose(1, 2);      // [B,Hq,T,d]
-        var k = k_norm.call(k_proj.call(x).view(b, t, numKvHeads, headDim)).transpose(1, 2);    // [B,Hkv,T,d]
-        var v = v_proj.call(x).view(b, t, numKvHeads, headDim).transpose(1, 2);                  // [B,Hkv,T,d]
-        using (StepProfiler.Measure("rotary (apply)"))
-        {
-            q = ApplyRotary(q, cos, sin);
-            k = ApplyRotary(k, cos, sin);
-        }
+        var (q, k, v) = Project(x, cos, sin);
         // GQA: query head h uses key/value head h / (Hq/Hkv), i.e. HF's repeat_kv = repeat_interleave on the head axis.
         int groups = numHeads / numKvHeads;
         if (groups > 1)
@@ -99,6 +91,50 @@ public sealed class Qwen3Attention : nn.Module<Tensor, Tensor, Tensor, Tensor?, 
             y = F.scaled_dot_product_attention(q, k, v, attn_mask: mask, p: training ? dropout : 0.0, is_casual: mask is null)
                 .transpose(1, 2).reshape(b, t, numHeads * headDim);
         return o_proj.call(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Attention of x's positions over the keys and values of the positions before them (a prompt prefix shared by the batch,
+    /// from <see cref="Qwen3Model.PrefixKeysValues"/>) followed by their own. Keys and values stay in key/value-head form: for GQA
+    /// the G query heads that share a key/value head are stacked along the query axis instead of copying keys and values G times.
+    /// </summary>
+    /// <param name="x">[B,T,D] normalised input at positions P..P+T-1.</param>
+    /// <param name="cos">[B,T,d] rotary cosines of those positions.</param>
+    /// <param name="sin">[B,T,d] rotary sines.</param>
+    /// <param name="mask">[B or 1,1,T,P+T] boolean over the keys [past ; own], true = may attend.</param>
+    /// <param name="past">Keys and values [1 or B,Hkv,P,d] of positions 0..P-1 (after k_norm and rotary), or null when P = 0.</param>
+    /// <returns>[B,T,D], and x's own keys and values [B,Hkv,T,d] (what a later row would attend to).</returns>
+    internal (Tensor Output, Tensor Keys, Tensor Values) ForwardAfter(Tensor x, Tensor cos, Tensor sin, Tensor mask, (Tensor Keys, Tensor Values)? past)
+    {
+        using var phase = StepProfiler.Measure("attention (q/k/v/o projections)");
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var (q, k, v) = Project(x, cos, sin);
+        var (keys, values) = (k, v);
+        if (past is var (pastKeys, pastValues))
+        {
+            keys = torch.cat([pastKeys.expand(b, -1, -1, -1), k], 2);                                  // [B,Hkv,P+T,d]
+            values = torch.cat([pastValues.expand(b, -1, -1, -1), v], 2);
+        }
+        int groups = numHeads / numKvHeads;
+        var grouped = q.reshape(b, numKvHeads, groups * t, headDim);                                  // [B,Hkv,G*T,d]: head h = kv*G + g
+        Tensor y;
+        using (StepProfiler.Measure("attention (SDPA)"))
+            y = F.scaled_dot_product_attention(grouped, keys, values, attn_mask: mask.repeat(1, 1, groups, 1), p: training ? dropout : 0.0)
+                .view(b, numHeads, t, headDim).transpose(1, 2).reshape(b, t, numHeads * headDim);
+        return (o_proj.call(y).MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope());
+    }
+
+    // q [B,Hq,T,d] and k, v [B,Hkv,T,d] of x: projected, q and k normalised per head and rotated.
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor x, Tensor cos, Tensor sin)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        // q_norm/k_norm normalise each head's d values, BEFORE the rotation (HF: q_norm(q_proj(x).view(...)).transpose(1, 2)).
+        var q = q_norm.call(q_proj.call(x).view(b, t, numHeads, headDim)).transpose(1, 2);      // [B,Hq,T,d]
+        var k = k_norm.call(k_proj.call(x).view(b, t, numKvHeads, headDim)).transpose(1, 2);    // [B,Hkv,T,d]
+        var v = v_proj.call(x).view(b, t, numKvHeads, headDim).transpose(1, 2);                  // [B,Hkv,T,d]
+        using (StepProfiler.Measure("rotary (apply)"))
+            return (ApplyRotary(q, cos, sin), ApplyRotary(k, cos, sin), v);
     }
 
     // HF apply_rotary_pos_emb with the rotate_half convention: the first and second halves of each head form the pairs.
@@ -154,6 +190,15 @@ public sealed class Qwen3DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
         using var scope = NewDisposeScope();
         var h = x + self_attn.call(input_layernorm.call(x), cos, sin, mask);
         return (h + mlp.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="forward"/> after a shared prefix (see <see cref="Qwen3Attention.ForwardAfter"/>); also returns x's keys and values.</summary>
+    internal (Tensor Output, Tensor Keys, Tensor Values) ForwardAfter(Tensor x, Tensor cos, Tensor sin, Tensor mask, (Tensor Keys, Tensor Values)? past)
+    {
+        using var scope = NewDisposeScope();
+        var (a, k, v) = self_attn.ForwardAfter(input_layernorm.call(x), cos, sin, mask, past);
+        var h = x + a;
+        return ((h + mlp.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope());
     }
 }
 
@@ -246,6 +291,66 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
         return call(ids, attentionMask?.to(device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Every layer's keys and values of one unpadded prefix at positions 0..P-1 (after k_norm and rotary, in key/value-head form):
+    /// what the rows that start with it attend to in <see cref="HiddenStatesAfter"/>, computed once for the batch.
+    /// </summary>
+    /// <param name="prefixIds">[1,P] int64 token ids on the model's device.</param>
+    internal PrefixKeysValues PrefixKeysValues(Tensor prefixIds)
+    {
+        using var phase = StepProfiler.Measure("prompt prefix keys/values");
+        using var scope = NewDisposeScope();
+        long p = prefixIds.shape[1];
+        var device = prefixIds.device;
+        var (cos, sin) = RotaryCosSin(torch.arange(p, dtype: ScalarType.Int64, device: device).unsqueeze(0), embed_tokens.weight!.dtype);
+        var causal = torch.ones(p, p, dtype: ScalarType.Bool, device: device).tril().view(1, 1, p, p);
+        var h = embed_tokens.call(prefixIds);
+        var (keys, values) = (new Tensor[layers.Count], new Tensor[layers.Count]);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            (h, keys[i], values[i]) = layers[i].ForwardAfter(h, cos, sin, causal, past: null);
+            keys[i].MoveToOuterDisposeScope();
+            values[i].MoveToOuterDisposeScope();
+        }
+        return new PrefixKeysValues(keys, values);
+    }
+
+    /// <summary>
+    /// Final-norm hidden states of rows that continue <paramref name="prefix"/>: each row's tokens are at positions P, P+1, … and
+    /// attend to the prefix's keys and values (shared by the batch) and causally to their own. Row b's hidden state i equals
+    /// <see cref="forward"/>'s at position P + i over the prefix followed by the row.
+    /// </summary>
+    /// <param name="prefix">From <see cref="PrefixKeysValues"/>: P positions.</param>
+    /// <param name="inputIds">[B,S] int64 ids of what follows the prefix, right-padded, on the model's device.</param>
+    /// <param name="attentionMask">[B,S], 1 on real tokens and 0 on (right) padding, or null when nothing is padded.</param>
+    /// <returns>[B,S,D] in the model's dtype.</returns>
+    internal Tensor HiddenStatesAfter(PrefixKeysValues prefix, Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        long b = inputIds.shape[0], s = inputIds.shape[1], p = prefix.Length;
+        var device = inputIds.device;
+        var maskPhase = StepProfiler.Measure("mask, positions, rotary table");
+        var real = attentionMask?.ne(0) ?? torch.ones(b, s, dtype: ScalarType.Bool, device: device);
+        var positionIds = (real.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0) + p;
+        // Every prefix key, then causal and not padding within the row (diagonal always allowed, as in forward).
+        var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: device).tril();
+        var own = (causal & real.view(b, 1, 1, s)) | torch.eye(s, dtype: ScalarType.Bool, device: device);      // [B,1,S,S]
+        var mask = torch.cat([torch.ones(b, 1, s, p, dtype: ScalarType.Bool, device: device), own], -1);         // [B,1,S,P+S]
+        var (cos, sin) = RotaryCosSin(positionIds, embed_tokens.weight!.dtype);
+        maskPhase.Dispose();
+
+        Tensor h;
+        using (StepProfiler.Measure("embedding"))
+            h = embed_tokens.call(inputIds);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var next = layers[i].ForwardAfter(h, cos, sin, mask, (prefix.Keys[i], prefix.Values[i])).Output;
+            h.Dispose(); // autograd keeps what it needs; this only frees the handle early
+            h = next;
+        }
+        return norm.call(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -377,6 +482,42 @@ public sealed partial class Qwen3ForCausalLM : nn.Module<Tensor, Tensor>
     /// <returns>[B,T,D] in the model's dtype, on the model's device.</returns>
     /// <exception cref="ArgumentException">Wrong rank or dtype, mismatched mask, or a token id outside the vocabulary (the message names row and position).</exception>
     public Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask = null) => model.HiddenStates(inputIds, attentionMask);
+
+    /// <summary>
+    /// Every layer's keys and values of a prompt prefix (one row, positions 0..P-1), for <see cref="HiddenStatesAfter"/>: the
+    /// rows of a batch that start with the same tokens share them instead of each recomputing them.
+    /// </summary>
+    /// <param name="prefixIds">The prefix's P token ids (P ≥ 1).</param>
+    /// <exception cref="ArgumentException">No ids, or a token id outside the vocabulary.</exception>
+    internal PrefixKeysValues PrefixKeysValues(IReadOnlyList<int> prefixIds)
+    {
+        using var scope = NewDisposeScope();
+        if (prefixIds.Count == 0) throw new ArgumentException("The prefix has no tokens.", nameof(prefixIds));
+        var ids = tensor(prefixIds.Select(i => (long)i).ToArray(), new long[] { 1, prefixIds.Count }, device: Device);
+        Qwen3Model.CheckIndices(ids, Config.VocabSize, "prefixIds", "token id");
+        return model.PrefixKeysValues(ids).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Final-norm hidden states of right-padded rows that continue a shared prefix: hidden state i of row b is the one
+    /// <see cref="HiddenStates"/> gives at position P + i of prefix + row b (see <see cref="Qwen3Model.HiddenStatesAfter"/>).
+    /// </summary>
+    /// <param name="prefix">From <see cref="PrefixKeysValues"/>, in the model's current dtype and device.</param>
+    /// <param name="inputIds">[B,S] token ids after the prefix (int64; moved to the model's device if needed).</param>
+    /// <param name="attentionMask">[B,S], 1 on real tokens and 0 on right padding, or null when nothing is padded.</param>
+    /// <returns>[B,S,D] in the model's dtype, on the model's device.</returns>
+    /// <exception cref="ArgumentException">Wrong rank, mismatched mask, or a token id outside the vocabulary.</exception>
+    internal Tensor HiddenStatesAfter(PrefixKeysValues prefix, Tensor inputIds, Tensor? attentionMask = null)
+    {
+        using var scope = NewDisposeScope();
+        if (inputIds.dim() != 2 || inputIds.shape[1] == 0)
+            throw new ArgumentException($"inputIds must be [batch, time > 0], got [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
+        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
+            throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
+        var ids = inputIds.to(ScalarType.Int64).to(Device);
+        Qwen3Model.CheckIndices(ids, Config.VocabSize, "inputIds", "token id");
+        return model.HiddenStatesAfter(prefix, ids, attentionMask?.to(Device)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Logits at chosen positions only, optionally only for chosen vocabulary ids (e.g. the answer-option tokens of a classifier):

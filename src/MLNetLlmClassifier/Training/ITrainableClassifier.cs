@@ -61,6 +61,14 @@ internal interface ITrainableClassifier : IDisposable
     /// <summary>Log-probabilities over the classes, [B, C] float32 on the model's device.</summary>
     Tensor ClassLogProbabilities(IReadOnlyList<EncodedExample> batch);
 
+    /// <summary>
+    /// Whether the weights are final, so that the classifier may keep what it computes from the weights alone across scoring calls
+    /// (the prompted decoder: the keys and values of its prompt's fixed beginning). The transformer that owns a fitted or loaded
+    /// classifier sets it; whatever then changes the weights in place clears it first (which drops such caches) and may set it
+    /// again after. Default false; families that cache nothing ignore it.
+    /// </summary>
+    bool WeightsFinal { get => false; set { } }
+
     /// <summary>The registered family that saved models of this classifier name, and that loads them back.</summary>
     Families.ClassifierFamily Family { get; }
 
