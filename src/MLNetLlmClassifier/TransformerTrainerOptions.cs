@@ -237,7 +237,7 @@ public abstract class TransformerTrainerOptions
         Check(Peft.LoraConfig.ParseTargets(LoraTargetModules ?? "").Count > 0, nameof(LoraTargetModules), LoraTargetModules, "give all-linear or module names separated by commas");
         Check(Enum.IsDefined(LoraBias), nameof(LoraBias), LoraBias, "unknown bias rule");
         Check(FreezeFirstLayers >= 0, nameof(FreezeFirstLayers), FreezeFirstLayers, "must be >= 0");
-        Check(AdapterPath is null || Peft.PeftAdapterFolder.Has(AdapterPath), nameof(AdapterPath), AdapterPath, $"the folder has no {Peft.PeftAdapterFolder.ConfigFileName}");
+        Check(string.IsNullOrEmpty(AdapterPath) || Peft.PeftAdapterFolder.Has(AdapterPath), nameof(AdapterPath), AdapterPath, $"the folder has no {Peft.PeftAdapterFolder.ConfigFileName}");
         Torch.TorchDevice.Validate(Device, nameof(Device));
     }
 

@@ -110,9 +110,13 @@ public static class ClassifierFamilies
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new SettingsFieldException($"\"dtype\" = {dtype} is not a weight dtype (Float32, BFloat16, Float16).");
         if (dtype == ScalarType.Float32 || Torch.TorchDevice.SupportsFastBf16(device)) return dtype;
-        return dtype == ScalarType.BFloat16 && Torch.TorchDevice.AutoDtype(device, Checkpoints.HfModelFolder.TryReadHiddenSize(folder)) == ScalarType.BFloat16
-            ? ScalarType.BFloat16 : ScalarType.Float32;
+        return dtype == ScalarType.BFloat16 && AutoDtype(folder, device) == ScalarType.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
     }
+
+    /// <summary>What <see cref="Precision.Auto"/> computes in for the model of <paramref name="folder"/> on <paramref name="device"/>
+    /// (<see cref="Torch.TorchDevice.AutoDtype(Device, long?)"/> with the hidden size of its config.json).</summary>
+    internal static ScalarType AutoDtype(string? folder, Device device) =>
+        Torch.TorchDevice.AutoDtype(device, Checkpoints.HfModelFolder.TryReadHiddenSize(folder));
 
     /// <summary>
     /// Loads a classifier saved by <see cref="ITrainableClassifier.SaveModelFolder"/> through the family its settings name,

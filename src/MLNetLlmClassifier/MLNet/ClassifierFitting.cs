@@ -60,7 +60,7 @@ internal static class ClassifierFitting
         {
             Precision.Float32 => ScalarType.Float32,
             Precision.BFloat16 => ScalarType.BFloat16,
-            _ => TorchDevice.AutoDtype(device, Checkpoints.HfModelFolder.TryReadHiddenSize(o.ModelPath)),
+            _ => Families.ClassifierFamilies.AutoDtype(o.ModelPath, device),
         };
         if (device.type == DeviceType.CPU) Log(CpuAllocatorTuning.Apply());
         int seed = o.Seed ?? host.Rand.Next();

@@ -54,9 +54,6 @@ internal sealed class LoraLinear
     /// <summary>Dropout probability on the adapter's input (training only).</summary>
     public double Dropout { get; }
 
-    /// <summary>Whether the adapter still adds its output (false after <see cref="MergeIntoBase"/>).</summary>
-    public bool Active => _unhook is not null;
-
     /// <summary>
     /// Puts an adapter of rank <paramref name="rank"/> on <paramref name="baseLayer"/>: lora_A drawn from <paramref name="generator"/>
     /// (on the CPU in float32, then moved to the base's device), lora_B zeros, both float32 and trainable.
@@ -89,7 +86,7 @@ internal sealed class LoraLinear
         if (Dropout > 0 && module.training) h = nn.functional.dropout(h, Dropout, training: true);
         var delta = B.call(A.call(h));
         if (Scaling != 1.0) delta = delta.mul(Scaling);
-        return y.dtype == ScalarType.Float32 ? y.add(delta) : y.to(ScalarType.Float32).add_(delta).to(y.dtype);
+        return y.dtype == ScalarType.Float32 ? y.add(delta) : y.add(delta).to(y.dtype); // bf16 + fp32 adds in fp32
     }
 
     /// <summary>B·A·scaling, [out, in] in float32 (the change the adapter makes to W).</summary>

@@ -150,10 +150,13 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
             reusePromptPrefix: settings.OptionalBool("reuse_prompt_prefix", true));
     }
 
-    /// <summary>What mlnet-classifier.json's "usage" says about the causal LM form.</summary>
-    internal const string CausalLmUsage =
+    // How both export forms' input is made from mlnet-classifier.json's "prompt".
+    private const string PromptInput =
         "Input: \"prompt\" with {text} replaced by the text (cut the text, not the prompt, to max_prompt_tokens tokens on the \"truncation\" side), " +
-        "tokenized as is (the chat tokens are in the string; add no special tokens). Class scores: at the last prompt position, the " +
+        "tokenized as is (the chat tokens are in the string; add no special tokens)";
+
+    /// <summary>What mlnet-classifier.json's "usage" says about the causal LM form.</summary>
+    internal const string CausalLmUsage = PromptInput + ". Class scores: at the last prompt position, the " +
         "log-probabilities of each option's tokens (option_token_ids, teacher-forced after the first), renormalised over the options; with " +
         "one-token markers, the softmax of the logits of the options' tokens.";
 
@@ -185,9 +188,7 @@ internal sealed class PromptedDecoderClassifierModel : ITrainableClassifier
     }
 
     /// <summary>What mlnet-classifier.json's "usage" says about the sequence-classification form.</summary>
-    internal const string SequenceClassificationUsage =
-        "Input: \"prompt\" with {text} replaced by the text (cut the text, not the prompt, to max_prompt_tokens tokens on the \"truncation\" side), " +
-        "tokenized as is (the chat tokens are in the string; add no special tokens); batches right-padded with pad_token_id. " +
+    internal const string SequenceClassificationUsage = PromptInput + "; batches right-padded with pad_token_id. " +
         "Output: the Qwen3ForSequenceClassification logits at the last non-pad token are the class scores in id2label order; their " +
         "softmax is the class probabilities.";
 

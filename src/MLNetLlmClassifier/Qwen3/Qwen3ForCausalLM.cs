@@ -245,14 +245,8 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
         }
         else
         {
-            var real = attentionMask.ne(0);
-            // Positions count real tokens only, so a row gets the positions 0..len-1 it would get alone, whether
-            // it is padded on the right or on the left (HF's generate() does the same; its forward uses 0..T-1).
-            positionIds = (real.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
-            // Causal and not padding. The diagonal is always allowed so that a padding query (left padding:
-            // no real key before it) gets a finite, ignored output instead of a NaN from an all-masked softmax row.
-            var causal = torch.ones(t, t, dtype: ScalarType.Bool, device: device).tril();
-            mask = (causal & real.view(b, 1, 1, t)) | torch.eye(t, dtype: ScalarType.Bool, device: device);
+            (positionIds, var own) = PositionsAndMask(attentionMask.ne(0), offset: 0);
+            mask = own;
         }
         var (cos, sin) = RotaryCosSin(positionIds, embed_tokens.weight!.dtype);
         maskPhase.Dispose();
@@ -291,6 +285,20 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"attentionMask shape [{string.Join(", ", attentionMask.shape)}] differs from inputIds shape [{string.Join(", ", inputIds.shape)}].", nameof(attentionMask));
         return call(ids, attentionMask?.to(device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Position ids and the boolean attention mask [B,1,T,T] of rows whose real tokens are <paramref name="real"/> [B,T].</summary>
+    /// <remarks>Positions count real tokens only, from <paramref name="offset"/>, so a row gets the positions it would get alone, whether
+    /// it is padded on the right or on the left (HF's generate() does the same; its forward uses 0..T-1). The mask is causal and not
+    /// padding; the diagonal is always allowed so that a padding query (left padding: no real key before it) gets a finite, ignored
+    /// output instead of a NaN from an all-masked softmax row.</remarks>
+    private static (Tensor PositionIds, Tensor Mask) PositionsAndMask(Tensor real, long offset)
+    {
+        long b = real.shape[0], t = real.shape[1];
+        var positionIds = (real.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
+        if (offset != 0) positionIds += offset;
+        var causal = torch.ones(t, t, dtype: ScalarType.Bool, device: real.device).tril();
+        return (positionIds, (causal & real.view(b, 1, 1, t)) | torch.eye(t, dtype: ScalarType.Bool, device: real.device));
     }
 
     /// <summary>
@@ -332,11 +340,8 @@ public sealed class Qwen3Model : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoint
         long b = inputIds.shape[0], s = inputIds.shape[1], p = prefix.Length;
         var device = inputIds.device;
         var maskPhase = StepProfiler.Measure("mask, positions, rotary table");
-        var real = attentionMask?.ne(0) ?? torch.ones(b, s, dtype: ScalarType.Bool, device: device);
-        var positionIds = (real.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0) + p;
-        // Every prefix key, then causal and not padding within the row (diagonal always allowed, as in forward).
-        var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: device).tril();
-        var own = (causal & real.view(b, 1, 1, s)) | torch.eye(s, dtype: ScalarType.Bool, device: device);      // [B,1,S,S]
+        var (positionIds, own) = PositionsAndMask(attentionMask?.ne(0) ?? torch.ones(b, s, dtype: ScalarType.Bool, device: device), offset: p);
+        // Every prefix key, then causal and not padding within the row.
         var mask = torch.cat([torch.ones(b, 1, s, p, dtype: ScalarType.Bool, device: device), own], -1);         // [B,1,S,P+S]
         var (cos, sin) = RotaryCosSin(positionIds, embed_tokens.weight!.dtype);
         maskPhase.Dispose();

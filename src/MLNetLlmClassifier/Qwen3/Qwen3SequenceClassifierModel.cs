@@ -191,7 +191,7 @@ internal sealed class Qwen3SequenceClassifierModel : ITrainableClassifier
         int pad = model._net.Config.PadTokenId
             ?? throw new InvalidDataException($"{Path.Combine(folder, Checkpoints.HfModelFolder.ConfigFileName)} has no pad_token_id: transformers refuses batches of more than one row.");
         var encoded = texts.Select(t => model.Encode(t, null)).ToArray();
-        var settings = JsonNode.Parse(File.ReadAllText(settingsPath)) as JsonObject ?? throw new InvalidDataException($"{settingsPath} does not hold a JSON object.");
+        var settings = Checkpoints.HfModelFolder.ReadJsonObject(settingsPath);
         string? prompt = settings["prompt"] is null ? null : settings.RequiredString("prompt");
         int fromString = 0;
         for (int i = 0; i < texts.Count && prompt is not null; i++)
